@@ -1,0 +1,95 @@
+// Twin (ensemble) Q-critics (ALGORITHM.md §2): M MLPs Q_i(s, c) on the state
+// and the executed part of the action chunk, each with a Polyak target.
+//
+// The M members are evaluated together as batched matmuls (weights (M, in, out)),
+// which is one kernel per layer instead of M. Shapes: O obs_dim, d action_dim,
+// E = act_steps (executed steps of a chunk), H horizon_steps >= E.
+#pragma once
+
+#include <torch/nn/module.h>
+#include <torch/optim/adamw.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace rldt {
+
+struct CriticConfig {
+  int64_t obs_dim = 11;
+  int64_t action_dim = 3;
+  int64_t act_steps = 4;                       // E: chunk steps the critic sees
+  int64_t ensemble_size = 2;                   // M
+  std::vector<int64_t> hidden = {256, 256, 256};
+  std::string activation = "silu";
+  double init_std = 0.1;                       // Linear weights ~ N(0, init_std²), biases 0
+  double lr = 1e-3;
+  double weight_decay = 0.0;
+  double target_momentum = 0.995;              // Q̄ ← m·Q̄ + (1−m)·Q
+  double q_target_min = -1e6;                  // clip of bootstrap values
+  double q_target_max = 1e6;
+
+  int64_t input_dim() const { return obs_dim + act_steps * action_dim; }
+  void validate() const;
+};
+
+// M independent MLPs evaluated in one batched pass.
+class EnsembleMLPImpl : public torch::nn::Module {
+ public:
+  EnsembleMLPImpl(int64_t members, std::vector<int64_t> dims, std::string activation, double init_std);
+  // x: (N, in) shared by all members, or (M, N, in) one batch per member → (M, N)
+  torch::Tensor forward(const torch::Tensor& x);
+  int64_t members() const { return members_; }
+
+ private:
+  int64_t members_;
+  std::string activation_;
+  std::vector<torch::Tensor> weights_, biases_;  // (M, in, out), (M, 1, out)
+};
+TORCH_MODULE(EnsembleMLP);
+
+class CriticEnsemble {
+ public:
+  explicit CriticEnsemble(CriticConfig cfg, uint64_t seed = 0);
+  const CriticConfig& config() const { return cfg_; }
+  EnsembleMLP& online() { return q_; }
+  EnsembleMLP& target() { return q_target_; }
+
+  // Q of every member. obs: (N, O), chunk: (N, E', d) with E' >= E (only the
+  // first E steps are used) → (M, N). Online nets, autograd on.
+  torch::Tensor q(const torch::Tensor& obs, const torch::Tensor& chunk);
+  // Target nets, no autograd → (M, N).
+  torch::Tensor q_target(const torch::Tensor& obs, const torch::Tensor& chunk);
+  // Reductions over members of the online nets: (N, O), (N, E', d) → (N,).
+  torch::Tensor q_min(const torch::Tensor& obs, const torch::Tensor& chunk);
+  torch::Tensor q_mean(const torch::Tensor& obs, const torch::Tensor& chunk);
+
+  // ∇_a Q(s, a) for a whole chunk: obs (N, O), actions (N, H, d) → (N, H, d).
+  // member < 0: mean over members; else that member alone. Steps of the chunk
+  // beyond act_steps get zero gradient. No gradient is left on the critic.
+  torch::Tensor action_grad(const torch::Tensor& obs, const torch::Tensor& actions, int64_t member = -1);
+
+  // Bootstrap value: mean over S policy samples of min over target members,
+  // clipped to [q_target_min, q_target_max]. obs (N, O), actions (N, S, E', d) → (N,)
+  torch::Tensor bootstrap_value(const torch::Tensor& obs, const torch::Tensor& actions);
+
+  // Per-member regression loss with the trajectory split: member i trains on
+  // trajectories i, i+M, i+2M, ...; MSE per member, summed over members.
+  // obs (n, T, O), chunks (n, T, E', d), targets (n, T) → scalar with graph.
+  // Needs n >= M.
+  torch::Tensor loss(const torch::Tensor& obs, const torch::Tensor& chunks, const torch::Tensor& targets);
+  // One AdamW step on loss(), then a Polyak update of the targets. Returns the loss.
+  double update(const torch::Tensor& obs, const torch::Tensor& chunks, const torch::Tensor& targets);
+  void polyak_update();
+
+  void save(const std::string& path) const;
+  static CriticEnsemble load(const std::string& path);
+
+ private:
+  torch::Tensor input(const torch::Tensor& obs, const torch::Tensor& chunk, const char* chunk_name) const;
+  CriticConfig cfg_;
+  EnsembleMLP q_{nullptr}, q_target_{nullptr};
+  std::shared_ptr<torch::optim::AdamW> opt_;
+};
+
+}  // namespace rldt

@@ -1,0 +1,90 @@
+// Expected-target estimation and the RLDT actor update (ALGORITHM.md §4).
+//
+// Per state, P particles are sampled with the trained actor (keeping the chain).
+// Each particle n draws k ~ U{0..K−1}; its expected target
+//   ŷ_n = x_k + (1 − t)·v_θ(x_k, t | s),  t = k/K   (x_pred: ŷ = x̂_θ)
+// is the query at which the SVGD field φ is evaluated against the particles of
+// the same state. With φ held constant (no gradient through it, the chain or
+// the critic):
+//   L_align = −mean_n <v_θ(x_k,t|s), φ_n> / (K(1−t))        x_pred: −mean <x̂, φ>/K
+//   L_cons  = c_cons·mean_n ||ŷ_n − a_n||² / (K(1−t))²        x_pred: c_cons·mean ||x̂ − a_n||²
+//   L_ref   = kl_coef·mean_n ||f_θ(x̃, t̃|s) − f_ref(x̃, t̃|s)||²,  x̃ = (1−t̃)z + t̃·a_n
+// (||·||² sums over the chunk; f is the raw network output; the reference net is
+// frozen). One forward pass with gradient gives both ŷ (for φ) and the
+// L_align/L_cons terms.
+#pragma once
+
+#include <ATen/core/Generator.h>
+#include <torch/optim/adam.h>
+
+#include <functional>
+#include <memory>
+
+#include "rldt/algo/flow_policy.hpp"
+#include "rldt/algo/svgd.hpp"
+
+namespace rldt {
+
+struct ActorUpdateConfig {
+  int64_t n_particles = 8;         // P
+  double lr = 2e-5;                // Adam
+  int64_t lr_warmup_steps = 32;    // linear from lr/W to lr over W steps (0: none)
+  double c_cons = 0.5;
+  double kl_coef = 0.2;
+  SvgdConfig svgd;
+  void validate() const;
+};
+
+// ∇_a Q: obs (N, O), actions (N, H, d) → (N, H, d). E.g. CriticEnsemble::action_grad.
+using ActionGradFn = std::function<torch::Tensor(const torch::Tensor& obs, const torch::Tensor& actions)>;
+
+// Everything drawn for one actor step; N = B·P rows, states repeated P times
+// consecutively (rows b·P … b·P+P−1 belong to state b).
+struct ActorBatch {
+  int64_t states = 0, particles = 0;
+  torch::Tensor obs;      // (N, O)
+  torch::Tensor chain;    // (N, K+1, H, d)
+  torch::Tensor actions;  // (N, H, d) final particles a_n
+  torch::Tensor k;        // (N,) int64 step of each query
+  torch::Tensor x_k;      // (N, H, d)
+  torch::Tensor grads;    // (N, H, d) ∇Q at a_n (fields normal/hybrid), undefined otherwise
+  torch::Tensor ref_k;    // (N,) int64 step t̃·K for the reference term
+  torch::Tensor ref_x;    // (N, H, d) x̃ = (1−t̃)z + t̃·a_n
+};
+
+struct ActorLosses {
+  torch::Tensor total, align, cons, ref;  // scalars with graph
+};
+
+struct ActorStats {
+  double loss = 0, align = 0, cons = 0, ref = 0, lr = 0;
+  SvgdResult svgd;  // phi (B, P, A) and diagnostics
+};
+
+class ActorUpdater {
+ public:
+  ActorUpdater(std::shared_ptr<FlowPolicy> policy, ActorUpdateConfig cfg);
+  const ActorUpdateConfig& config() const { return cfg_; }
+  int64_t steps_taken() const { return steps_; }
+  double current_lr() const;
+
+  // Samples particles and draws the steps. obs: (B, O).
+  ActorBatch prepare(const torch::Tensor& obs, const ActionGradFn& grad_fn, at::Generator& gen);
+  // The SVGD field at the expected targets ŷ (N, H, d) → SvgdResult with phi (B, P, A).
+  SvgdResult field(const ActorBatch& batch, const torch::Tensor& y_hat, const ActionGradFn& grad_fn) const;
+  // Loss terms for a given field phi (N, H, d) (held constant).
+  ActorLosses losses(const ActorBatch& batch, const torch::Tensor& phi);
+  // One optimizer step: forward, ŷ → φ, losses, backward, Adam step.
+  ActorStats step(const ActorBatch& batch, const ActionGradFn& grad_fn);
+  // prepare + step.
+  ActorStats update(const torch::Tensor& obs, const ActionGradFn& grad_fn, at::Generator& gen);
+
+ private:
+  ActorLosses losses_from_output(const ActorBatch& batch, const torch::Tensor& out, const torch::Tensor& phi);
+  std::shared_ptr<FlowPolicy> policy_;
+  ActorUpdateConfig cfg_;
+  std::unique_ptr<torch::optim::Adam> opt_;
+  int64_t steps_ = 0;
+};
+
+}  // namespace rldt

@@ -1,0 +1,120 @@
+// Flow-matching actor (ALGORITHM.md §1): velocity network v_θ(x, t | s) over
+// action chunks, Euler sampler with the whole chain, behaviour-cloning loss,
+// an EMA copy and a frozen reference copy.
+//
+// Shapes: B batch, H = horizon_steps, d = action_dim, K = denoising_steps,
+// O = obs_dim (the flattened conditioning).
+#pragma once
+
+#include <ATen/core/Generator.h>
+#include <torch/nn/module.h>
+#include <torch/optim/adamw.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "rldt/nn/mlp.hpp"
+#include "rldt/nn/time_embedding.hpp"
+
+namespace rldt {
+
+struct FlowPolicyConfig {
+  int64_t obs_dim = 11;
+  int64_t action_dim = 3;
+  int64_t horizon_steps = 4;
+  int64_t denoising_steps = 8;                   // K
+  std::vector<int64_t> mlp_dims = {512, 512, 512};
+  int64_t time_dim = 16;
+  std::string activation = "relu";
+  bool residual = true;                          // residual body (else a plain MLP)
+  std::string prediction = "v_pred";             // "v_pred" | "x_pred"
+  double final_action_clip = 0.0;                // > 0: clamp final actions to ±value
+  // Behaviour cloning (flow matching) pretraining.
+  double bc_lr = 1e-3;
+  double bc_weight_decay = 1e-6;
+  double ema_decay = 0.995;
+  double xpred_t_max = 0.999;                    // x_pred BC loss: t clamped to this
+
+  int64_t action_size() const { return horizon_steps * action_dim; }
+  // Throws ArgumentError naming the first invalid field.
+  void validate() const;
+};
+
+// The velocity network. forward returns the raw network output: a velocity for
+// v_pred, the clean action x̂ for x_pred.
+class VelocityNetImpl : public torch::nn::Module {
+ public:
+  explicit VelocityNetImpl(const FlowPolicyConfig& cfg);
+  // x: (N, H, d), t: (N,), obs: (N, O) → (N, H, d)
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& obs);
+
+ private:
+  int64_t horizon_, action_dim_;
+  TimeEmbedding time_{nullptr};
+  ResidualMLP res_body_{nullptr};
+  MLP mlp_body_{nullptr};
+};
+TORCH_MODULE(VelocityNet);
+
+struct FlowSample {
+  torch::Tensor actions;  // (B, H, d), clamped when final_action_clip > 0
+  torch::Tensor chain;    // (B, K+1, H, d): x_0 … x_K (unclamped)
+};
+
+class FlowPolicy {
+ public:
+  explicit FlowPolicy(FlowPolicyConfig cfg, uint64_t seed = 0);
+
+  const FlowPolicyConfig& config() const { return cfg_; }
+  VelocityNet& actor() { return actor_; }
+  VelocityNet& reference() { return reference_; }
+  VelocityNet& ema() { return ema_; }
+
+  // Velocity from a raw network output (x_pred: (x̂ − x)/(1 − t)).
+  // out, x: (N, H, d); t: (N,) → (N, H, d)
+  torch::Tensor velocity_from_output(const torch::Tensor& out, const torch::Tensor& x,
+                                     const torch::Tensor& t) const;
+  // Expected target E[x_1 | x_t] from a raw output: x + (1 − t)·v (x_pred: x̂).
+  torch::Tensor expected_target_from_output(const torch::Tensor& out, const torch::Tensor& x,
+                                            const torch::Tensor& t) const;
+
+  // Euler sampling with the trained actor (or `net` if given), no autograd.
+  // obs: (B, O). deterministic: x_0 = 0 instead of N(0, I).
+  FlowSample sample(const torch::Tensor& obs, at::Generator& gen, bool deterministic = false,
+                    VelocityNet* net = nullptr);
+  // Final actions only (no chain kept): (B, O) → (B, H, d).
+  torch::Tensor act(const torch::Tensor& obs, at::Generator& gen, bool deterministic = false);
+
+  // Expected target ŷ = x_k + (1 − t_k)·v_θ(x_k, t_k | s) with t_k = k/K, using the
+  // trained actor; runs with autograd unless called under a NoGradGuard.
+  // x_k: (N, H, d), k: (N,) int64 in [0, K), obs: (N, O) → (N, H, d)
+  torch::Tensor expected_target(const torch::Tensor& x_k, const torch::Tensor& k,
+                                const torch::Tensor& obs);
+
+  // Flow-matching BC loss on (obs (N, O), actions (N, H, d)); scalar with graph.
+  torch::Tensor bc_loss(const torch::Tensor& obs, const torch::Tensor& actions, at::Generator& gen);
+  // One AdamW step on bc_loss, then an EMA update. Returns the loss.
+  double bc_update(const torch::Tensor& obs, const torch::Tensor& actions, at::Generator& gen);
+
+  void update_ema();          // ema ← decay·ema + (1 − decay)·actor
+  void load_ema_into_actor(); // actor ← ema (fine-tuning starts from the EMA weights)
+  void refresh_reference();   // reference ← actor
+
+  // Atomic save (temp file + rename) of config and all three networks; load
+  // restores them. Throws std::runtime_error naming the file on failure.
+  void save(const std::string& path) const;
+  static FlowPolicy load(const std::string& path);
+
+ private:
+  FlowPolicyConfig cfg_;
+  VelocityNet actor_{nullptr}, ema_{nullptr}, reference_{nullptr};
+  std::shared_ptr<torch::optim::AdamW> bc_opt_;
+};
+
+// Copies parameters and buffers of `src` into `dst` (same architecture).
+void copy_module_state(torch::nn::Module& dst, const torch::nn::Module& src);
+// dst ← m·dst + (1 − m)·src, parameter-wise.
+void polyak_average(torch::nn::Module& dst, const torch::nn::Module& src, double m);
+
+}  // namespace rldt

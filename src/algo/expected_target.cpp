@@ -1,0 +1,147 @@
+#include "rldt/algo/expected_target.hpp"
+
+#include <torch/torch.h>
+
+#include "rldt/util/check.hpp"
+
+namespace rldt {
+
+void ActorUpdateConfig::validate() const {
+  svgd.validate();
+  check_arg(n_particles >= 1, "n_particles must be >= 1, got ", n_particles);
+  check_arg(svgd.field == "delta" || n_particles >= 2, "n_particles must be >= 2 for the kernel field '", svgd.field,
+            "', got ", n_particles);
+  check_arg(lr > 0.0, "actor lr must be > 0, got ", lr);
+  check_arg(lr_warmup_steps >= 0, "lr_warmup_steps must be >= 0, got ", lr_warmup_steps);
+  check_arg(c_cons >= 0.0, "c_cons must be >= 0, got ", c_cons);
+  check_arg(kl_coef >= 0.0, "kl_coef must be >= 0, got ", kl_coef);
+}
+
+ActorUpdater::ActorUpdater(std::shared_ptr<FlowPolicy> policy, ActorUpdateConfig cfg)
+    : policy_(std::move(policy)), cfg_(std::move(cfg)) {
+  check_arg(policy_ != nullptr, "ActorUpdater needs a policy");
+  cfg_.validate();
+  opt_ = std::make_unique<torch::optim::Adam>(policy_->actor()->parameters(), torch::optim::AdamOptions(current_lr()));
+}
+
+double ActorUpdater::current_lr() const {
+  if (cfg_.lr_warmup_steps <= 0) return cfg_.lr;
+  const double W = static_cast<double>(cfg_.lr_warmup_steps);
+  const double start = 1.0 / W;
+  const double frac = std::min(static_cast<double>(steps_), W) / W;
+  return cfg_.lr * (start + (1.0 - start) * frac);
+}
+
+ActorBatch ActorUpdater::prepare(const torch::Tensor& obs, const ActionGradFn& grad_fn, at::Generator& gen) {
+  const auto& pc = policy_->config();
+  check_tensor(obs, "obs", {-1, pc.obs_dim});
+  check_finite(obs, "obs");
+  check_arg(static_cast<bool>(grad_fn), "argument 'grad_fn' (critic action gradient) is empty");
+  torch::NoGradGuard ng;
+  const int64_t B = obs.size(0), P = cfg_.n_particles, N = B * P, K = pc.denoising_steps;
+  ActorBatch b;
+  b.states = B;
+  b.particles = P;
+  b.obs = obs.repeat_interleave(P, 0);
+  auto s = policy_->sample(b.obs, gen);
+  b.chain = s.chain;
+  b.actions = s.actions;
+  b.k = torch::randint(0, K, {N}, gen, torch::kLong);
+  b.x_k = b.chain.index({torch::arange(N, torch::kLong), b.k});
+  if (cfg_.svgd.field == "normal" || cfg_.svgd.field == "hybrid") {
+    b.grads = grad_fn(b.obs, b.actions);
+    check_tensor(b.grads, "grad_fn result", {N, pc.horizon_steps, pc.action_dim});
+  }
+  b.ref_k = torch::randint(0, K, {N}, gen, torch::kLong);
+  auto tr = (b.ref_k.to(torch::kFloat32) / static_cast<double>(K)).view({-1, 1, 1});
+  auto z = torch::randn(b.actions.sizes(), gen);
+  b.ref_x = (1.0 - tr) * z + tr * b.actions;
+  return b;
+}
+
+SvgdResult ActorUpdater::field(const ActorBatch& batch, const torch::Tensor& y_hat, const ActionGradFn& grad_fn) const {
+  const auto& pc = policy_->config();
+  const int64_t B = batch.states, P = batch.particles, A = pc.action_size();
+  torch::NoGradGuard ng;
+  auto y = y_hat.detach();
+  const auto& f = cfg_.svgd.field;
+  torch::Tensor particles = batch.actions, grads = batch.grads;
+  if (f == "interp" || f == "delta") {
+    particles = y;
+    grads = grad_fn(batch.obs, y);
+    check_tensor(grads, "grad_fn result", {B * P, pc.horizon_steps, pc.action_dim});
+  }
+  torch::Tensor last;
+  if (f == "hybrid") last = (batch.k == pc.denoising_steps - 1).view({B, P});
+  return svgd_direction(y.reshape({B, P, A}), particles.reshape({B, P, A}), grads.reshape({B, P, A}), cfg_.svgd,
+                        last);
+}
+
+ActorLosses ActorUpdater::losses_from_output(const ActorBatch& batch, const torch::Tensor& out,
+                                             const torch::Tensor& phi) {
+  const auto& pc = policy_->config();
+  const double K = static_cast<double>(pc.denoising_steps);
+  const int64_t N = batch.obs.size(0);
+  auto t = batch.k.to(torch::kFloat32) / K;  // (N,)
+  auto phi_c = phi.detach().reshape({N, pc.horizon_steps, pc.action_dim});
+  ActorLosses L;
+  if (pc.prediction == "v_pred") {
+    auto w = K * (1.0 - t);  // number of remaining Euler steps, ≥ 1
+    L.align = -((out * phi_c).sum({1, 2}) / w).mean();
+    auto y = batch.x_k + (1.0 - t).view({-1, 1, 1}) * out;
+    L.cons = cfg_.c_cons * ((y - batch.actions).pow(2).sum({1, 2}) / w.pow(2)).mean();
+  } else {
+    L.align = -(out * phi_c).sum({1, 2}).mean() / K;
+    L.cons = cfg_.c_cons * (out - batch.actions).pow(2).sum({1, 2}).mean();
+  }
+  if (cfg_.kl_coef > 0) {
+    auto tr = batch.ref_k.to(torch::kFloat32) / K;
+    auto cur = policy_->actor()->forward(batch.ref_x, tr, batch.obs);
+    torch::Tensor ref;
+    {
+      torch::NoGradGuard ng;
+      ref = policy_->reference()->forward(batch.ref_x, tr, batch.obs);
+    }
+    L.ref = cfg_.kl_coef * (cur - ref).pow(2).sum({1, 2}).mean();
+  } else {
+    L.ref = torch::zeros({});
+  }
+  L.total = L.align + L.cons + L.ref;
+  return L;
+}
+
+ActorLosses ActorUpdater::losses(const ActorBatch& batch, const torch::Tensor& phi) {
+  auto t = batch.k.to(torch::kFloat32) / static_cast<double>(policy_->config().denoising_steps);
+  auto out = policy_->actor()->forward(batch.x_k, t, batch.obs);
+  return losses_from_output(batch, out, phi);
+}
+
+ActorStats ActorUpdater::step(const ActorBatch& batch, const ActionGradFn& grad_fn) {
+  const auto& pc = policy_->config();
+  auto t = batch.k.to(torch::kFloat32) / static_cast<double>(pc.denoising_steps);
+  // One forward pass with gradient: its detached value gives ŷ for the field,
+  // the graph serves L_align and L_cons.
+  auto out = policy_->actor()->forward(batch.x_k, t, batch.obs);
+  auto y_hat = policy_->expected_target_from_output(out.detach(), batch.x_k, t);
+  ActorStats st;
+  st.svgd = field(batch, y_hat, grad_fn);
+  auto L = losses_from_output(batch, out, st.svgd.phi);
+  for (auto& g : opt_->param_groups()) static_cast<torch::optim::AdamOptions&>(g.options()).lr(current_lr());
+  st.lr = current_lr();
+  opt_->zero_grad();
+  L.total.backward();
+  opt_->step();
+  ++steps_;
+  st.loss = L.total.item<double>();
+  st.align = L.align.item<double>();
+  st.cons = L.cons.item<double>();
+  st.ref = L.ref.item<double>();
+  return st;
+}
+
+ActorStats ActorUpdater::update(const torch::Tensor& obs, const ActionGradFn& grad_fn, at::Generator& gen) {
+  auto batch = prepare(obs, grad_fn, gen);
+  return step(batch, grad_fn);
+}
+
+}  // namespace rldt

@@ -1,0 +1,240 @@
+#include "rldt/algo/flow_policy.hpp"
+
+#include <torch/torch.h>
+
+#include "rldt/util/check.hpp"
+#include "rldt/util/serialize.hpp"
+
+namespace rldt {
+
+void FlowPolicyConfig::validate() const {
+  check_arg(obs_dim > 0, "obs_dim must be > 0, got ", obs_dim);
+  check_arg(action_dim > 0, "action_dim must be > 0, got ", action_dim);
+  check_arg(horizon_steps > 0, "horizon_steps must be > 0, got ", horizon_steps);
+  check_arg(denoising_steps >= 1, "denoising_steps (K) must be >= 1, got ", denoising_steps);
+  check_arg(!mlp_dims.empty(), "mlp_dims must not be empty");
+  check_arg(time_dim >= 4 && time_dim % 2 == 0, "time_dim must be even and >= 4, got ", time_dim);
+  check_activation(activation, "activation");
+  check_choice(prediction, "prediction", {"v_pred", "x_pred"});
+  check_arg(final_action_clip >= 0.0, "final_action_clip must be >= 0 (0 = off), got ", final_action_clip);
+  check_arg(bc_lr > 0.0, "bc_lr must be > 0, got ", bc_lr);
+  check_arg(bc_weight_decay >= 0.0, "bc_weight_decay must be >= 0, got ", bc_weight_decay);
+  check_arg(ema_decay >= 0.0 && ema_decay < 1.0, "ema_decay must be in [0, 1), got ", ema_decay);
+  check_arg(xpred_t_max > 0.0 && xpred_t_max < 1.0, "xpred_t_max must be in (0, 1), got ", xpred_t_max);
+}
+
+VelocityNetImpl::VelocityNetImpl(const FlowPolicyConfig& cfg)
+    : horizon_(cfg.horizon_steps), action_dim_(cfg.action_dim) {
+  cfg.validate();
+  time_ = register_module("time", TimeEmbedding(cfg.time_dim));
+  const int64_t in = cfg.action_size() + cfg.time_dim + cfg.obs_dim;
+  if (cfg.residual) {
+    res_body_ = register_module("body", ResidualMLP(in, cfg.mlp_dims, cfg.action_size(), cfg.activation));
+  } else {
+    std::vector<int64_t> dims{in};
+    dims.insert(dims.end(), cfg.mlp_dims.begin(), cfg.mlp_dims.end());
+    dims.push_back(cfg.action_size());
+    mlp_body_ = register_module("body", MLP(dims, cfg.activation));
+  }
+}
+
+torch::Tensor VelocityNetImpl::forward(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& obs) {
+  const int64_t n = x.size(0);
+  auto in = torch::cat({x.reshape({n, -1}), time_->forward(t), obs}, -1);
+  auto out = res_body_ ? res_body_->forward(in) : mlp_body_->forward(in);
+  return out.view({n, horizon_, action_dim_});
+}
+
+void copy_module_state(torch::nn::Module& dst, const torch::nn::Module& src) {
+  torch::NoGradGuard ng;
+  auto dp = dst.named_parameters(true);
+  for (const auto& p : src.named_parameters(true)) dp[p.key()].copy_(p.value());
+  auto db = dst.named_buffers(true);
+  for (const auto& b : src.named_buffers(true)) db[b.key()].copy_(b.value());
+}
+
+void polyak_average(torch::nn::Module& dst, const torch::nn::Module& src, double m) {
+  torch::NoGradGuard ng;
+  auto dp = dst.named_parameters(true);
+  for (const auto& p : src.named_parameters(true)) dp[p.key()].mul_(m).add_(p.value(), 1.0 - m);
+}
+
+namespace {
+void freeze(torch::nn::Module& m) {
+  for (auto& p : m.parameters()) p.set_requires_grad(false);
+}
+}  // namespace
+
+FlowPolicy::FlowPolicy(FlowPolicyConfig cfg, uint64_t seed) : cfg_(std::move(cfg)) {
+  cfg_.validate();
+  torch::manual_seed(seed);  // parameter init draws from the default generator
+  actor_ = VelocityNet(cfg_);
+  ema_ = VelocityNet(cfg_);
+  reference_ = VelocityNet(cfg_);
+  copy_module_state(*ema_, *actor_);
+  copy_module_state(*reference_, *actor_);
+  freeze(*ema_);
+  freeze(*reference_);
+  bc_opt_ = std::make_shared<torch::optim::AdamW>(
+      actor_->parameters(), torch::optim::AdamWOptions(cfg_.bc_lr).weight_decay(cfg_.bc_weight_decay));
+}
+
+torch::Tensor FlowPolicy::velocity_from_output(const torch::Tensor& out, const torch::Tensor& x,
+                                               const torch::Tensor& t) const {
+  if (cfg_.prediction == "v_pred") return out;
+  return (out - x) / (1.0 - t).view({-1, 1, 1});
+}
+
+torch::Tensor FlowPolicy::expected_target_from_output(const torch::Tensor& out, const torch::Tensor& x,
+                                                      const torch::Tensor& t) const {
+  if (cfg_.prediction == "x_pred") return out;
+  return x + (1.0 - t).view({-1, 1, 1}) * out;
+}
+
+FlowSample FlowPolicy::sample(const torch::Tensor& obs, at::Generator& gen, bool deterministic,
+                              VelocityNet* net) {
+  check_tensor(obs, "obs", {-1, cfg_.obs_dim});
+  torch::NoGradGuard ng;
+  VelocityNet& v = net ? *net : actor_;
+  const int64_t b = obs.size(0), K = cfg_.denoising_steps;
+  FlowSample s;
+  s.chain = torch::empty({b, K + 1, cfg_.horizon_steps, cfg_.action_dim});
+  auto x = deterministic ? torch::zeros({b, cfg_.horizon_steps, cfg_.action_dim})
+                         : torch::randn({b, cfg_.horizon_steps, cfg_.action_dim}, gen);
+  s.chain.select(1, 0).copy_(x);
+  auto t = torch::empty({b});
+  for (int64_t k = 0; k < K; ++k) {
+    t.fill_(static_cast<double>(k) / K);
+    auto vel = velocity_from_output(v->forward(x, t, obs), x, t);
+    x = x + vel / static_cast<double>(K);
+    s.chain.select(1, k + 1).copy_(x);
+  }
+  s.actions = cfg_.final_action_clip > 0 ? x.clamp(-cfg_.final_action_clip, cfg_.final_action_clip) : x;
+  return s;
+}
+
+torch::Tensor FlowPolicy::act(const torch::Tensor& obs, at::Generator& gen, bool deterministic) {
+  check_tensor(obs, "obs", {-1, cfg_.obs_dim});
+  torch::NoGradGuard ng;
+  const int64_t b = obs.size(0), K = cfg_.denoising_steps;
+  auto x = deterministic ? torch::zeros({b, cfg_.horizon_steps, cfg_.action_dim})
+                         : torch::randn({b, cfg_.horizon_steps, cfg_.action_dim}, gen);
+  auto t = torch::empty({b});
+  for (int64_t k = 0; k < K; ++k) {
+    t.fill_(static_cast<double>(k) / K);
+    x.add_(velocity_from_output(actor_->forward(x, t, obs), x, t), 1.0 / static_cast<double>(K));
+  }
+  if (cfg_.final_action_clip > 0) x.clamp_(-cfg_.final_action_clip, cfg_.final_action_clip);
+  return x;
+}
+
+torch::Tensor FlowPolicy::expected_target(const torch::Tensor& x_k, const torch::Tensor& k,
+                                          const torch::Tensor& obs) {
+  check_tensor(x_k, "x_k", {-1, cfg_.horizon_steps, cfg_.action_dim});
+  check_tensor(obs, "obs", {x_k.size(0), cfg_.obs_dim});
+  check_arg(k.defined() && k.dim() == 1 && k.size(0) == x_k.size(0), "argument 'k' must have shape (",
+            x_k.size(0), ",)");
+  check_arg(k.numel() == 0 || (k.min().item<int64_t>() >= 0 && k.max().item<int64_t>() < cfg_.denoising_steps),
+            "argument 'k' must hold steps in [0, ", cfg_.denoising_steps, ")");
+  auto t = k.to(torch::kFloat32) / static_cast<double>(cfg_.denoising_steps);
+  auto out = actor_->forward(x_k, t, obs);
+  return expected_target_from_output(out, x_k, t);
+}
+
+torch::Tensor FlowPolicy::bc_loss(const torch::Tensor& obs, const torch::Tensor& actions, at::Generator& gen) {
+  check_tensor(actions, "actions", {-1, cfg_.horizon_steps, cfg_.action_dim});
+  check_tensor(obs, "obs", {actions.size(0), cfg_.obs_dim});
+  const int64_t n = actions.size(0);
+  auto z = torch::randn(actions.sizes(), gen);
+  auto t = torch::rand({n}, gen);
+  if (cfg_.prediction == "x_pred") t = t.clamp_max(cfg_.xpred_t_max);
+  auto tb = t.view({-1, 1, 1});
+  auto xt = (1.0 - tb) * z + tb * actions;
+  auto out = actor_->forward(xt, t, obs);
+  if (cfg_.prediction == "v_pred") return (out - (actions - z)).pow(2).mean();
+  // x_pred: per-sample mean error weighted by 1/(1−t)², the v_pred loss in x̂ form.
+  auto per = (out - actions).pow(2).mean({1, 2}) / (1.0 - t).pow(2);
+  return per.mean();
+}
+
+double FlowPolicy::bc_update(const torch::Tensor& obs, const torch::Tensor& actions, at::Generator& gen) {
+  auto loss = bc_loss(obs, actions, gen);
+  bc_opt_->zero_grad();
+  loss.backward();
+  bc_opt_->step();
+  update_ema();
+  return loss.item<double>();
+}
+
+void FlowPolicy::update_ema() { polyak_average(*ema_, *actor_, cfg_.ema_decay); }
+void FlowPolicy::load_ema_into_actor() { copy_module_state(*actor_, *ema_); }
+void FlowPolicy::refresh_reference() { copy_module_state(*reference_, *actor_); }
+
+namespace {
+constexpr const char* kFlowKind = "flow_policy/1";
+}
+
+void FlowPolicy::save(const std::string& path) const {
+  torch::serialize::OutputArchive ar;
+  write_header(ar, kFlowKind);
+  ar.write("config.obs_dim", c10::IValue(cfg_.obs_dim));
+  ar.write("config.action_dim", c10::IValue(cfg_.action_dim));
+  ar.write("config.horizon_steps", c10::IValue(cfg_.horizon_steps));
+  ar.write("config.denoising_steps", c10::IValue(cfg_.denoising_steps));
+  ar.write("config.mlp_dims", c10::IValue(cfg_.mlp_dims));
+  ar.write("config.time_dim", c10::IValue(cfg_.time_dim));
+  ar.write("config.activation", c10::IValue(cfg_.activation));
+  ar.write("config.residual", c10::IValue(cfg_.residual));
+  ar.write("config.prediction", c10::IValue(cfg_.prediction));
+  ar.write("config.final_action_clip", c10::IValue(cfg_.final_action_clip));
+  ar.write("config.bc_lr", c10::IValue(cfg_.bc_lr));
+  ar.write("config.bc_weight_decay", c10::IValue(cfg_.bc_weight_decay));
+  ar.write("config.ema_decay", c10::IValue(cfg_.ema_decay));
+  ar.write("config.xpred_t_max", c10::IValue(cfg_.xpred_t_max));
+  for (auto [name, net] : {std::pair<const char*, const VelocityNet*>{"actor", &actor_},
+                           {"ema", &ema_},
+                           {"reference", &reference_}}) {
+    torch::serialize::OutputArchive sub;
+    (*net)->save(sub);
+    ar.write(name, sub);
+  }
+  save_archive_atomic(ar, path);
+}
+
+FlowPolicy FlowPolicy::load(const std::string& path) {
+  torch::serialize::InputArchive ar;
+  load_archive(ar, path, kFlowKind);
+  FlowPolicyConfig c;
+  c.obs_dim = read_value(ar, "config.obs_dim", path).toInt();
+  c.action_dim = read_value(ar, "config.action_dim", path).toInt();
+  c.horizon_steps = read_value(ar, "config.horizon_steps", path).toInt();
+  c.denoising_steps = read_value(ar, "config.denoising_steps", path).toInt();
+  c.mlp_dims = read_value(ar, "config.mlp_dims", path).toIntVector();
+  c.time_dim = read_value(ar, "config.time_dim", path).toInt();
+  c.activation = read_value(ar, "config.activation", path).toStringRef();
+  c.residual = read_value(ar, "config.residual", path).toBool();
+  c.prediction = read_value(ar, "config.prediction", path).toStringRef();
+  c.final_action_clip = read_value(ar, "config.final_action_clip", path).toDouble();
+  c.bc_lr = read_value(ar, "config.bc_lr", path).toDouble();
+  c.bc_weight_decay = read_value(ar, "config.bc_weight_decay", path).toDouble();
+  c.ema_decay = read_value(ar, "config.ema_decay", path).toDouble();
+  c.xpred_t_max = read_value(ar, "config.xpred_t_max", path).toDouble();
+  FlowPolicy p(c);
+  for (auto [name, net] : {std::pair<const char*, VelocityNet*>{"actor", &p.actor_},
+                           {"ema", &p.ema_},
+                           {"reference", &p.reference_}}) {
+    torch::serialize::InputArchive sub;
+    if (!ar.try_read(name, sub)) throw std::runtime_error("'" + path + "' lacks the network '" + name + "'");
+    try {
+      (*net)->load(sub);
+    } catch (const std::exception& e) {
+      throw std::runtime_error("'" + path + "': network '" + name + "' does not match its config: " +
+                               std::string(e.what()).substr(0, 200));
+    }
+  }
+  freeze(*p.ema_);
+  freeze(*p.reference_);
+  return p;
+}
+
+}  // namespace rldt
