@@ -1,0 +1,212 @@
+// Expected-target estimation and the RLDT actor update (ALGORITHM.md §4).
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "rldt/algo/critic_ensemble.hpp"
+#include "rldt/algo/expected_target.hpp"
+#include "rldt/util/check.hpp"
+#include "rldt/util/rng.hpp"
+
+using namespace rldt;
+
+namespace {
+FlowPolicyConfig policy_config() {
+  FlowPolicyConfig c;
+  c.obs_dim = 3;
+  c.horizon_steps = 2;
+  c.action_dim = 2;
+  c.denoising_steps = 8;
+  c.mlp_dims = {64, 64, 64};
+  return c;
+}
+// Q(s, a) = −||a − c||² for a fixed centre c: ∇_a Q = −2 (a − c).
+ActionGradFn quadratic_grad(float c) {
+  return [c](const torch::Tensor&, const torch::Tensor& a) { return -2.0 * (a - c); };
+}
+std::map<std::string, torch::Tensor> snapshot(torch::nn::Module& m) {
+  std::map<std::string, torch::Tensor> s;
+  for (const auto& p : m.named_parameters()) s[p.key()] = p.value().detach().clone();
+  return s;
+}
+bool same(torch::nn::Module& m, const std::map<std::string, torch::Tensor>& s) {
+  for (const auto& p : m.named_parameters())
+    if (!torch::equal(p.value(), s.at(p.key()))) return false;
+  return true;
+}
+}  // namespace
+
+TEST(ActorUpdate, LossTermsMatchTheirFormulas) {
+  auto policy = std::make_shared<FlowPolicy>(policy_config(), 1);
+  ActorUpdateConfig cfg;
+  cfg.n_particles = 4;
+  ActorUpdater upd(policy, cfg);
+  auto gen = make_generator(1);
+  auto obs = torch::randn({3, 3}, gen);
+  auto grad_fn = quadratic_grad(0.5f);
+  auto batch = upd.prepare(obs, grad_fn, gen);
+  ASSERT_EQ(batch.obs.size(0), 12);
+  // States are repeated P times consecutively; x_k is step k of the same chain.
+  EXPECT_TRUE(torch::equal(batch.obs[5], obs[1]));
+  for (int64_t n = 0; n < 12; ++n)
+    EXPECT_TRUE(torch::equal(batch.x_k[n], batch.chain[n][batch.k[n].item<int64_t>()]));
+  EXPECT_TRUE(torch::equal(batch.actions, batch.chain.select(1, 8)));
+  EXPECT_TRUE(torch::allclose(batch.grads, -2.0 * (batch.actions - 0.5)));
+
+  auto phi = torch::randn({12, 2, 2}, gen);
+  auto L = upd.losses(batch, phi);
+  torch::NoGradGuard ng;
+  auto t = batch.k.to(torch::kFloat32) / 8.0;
+  auto v = policy->actor()->forward(batch.x_k, t, batch.obs);
+  auto w = 8.0 * (1.0 - t);
+  auto align = -((v * phi).sum({1, 2}) / w).mean();
+  auto y = batch.x_k + (1 - t).view({-1, 1, 1}) * v;
+  auto cons = 0.5 * ((y - batch.actions).pow(2).sum({1, 2}) / w.pow(2)).mean();
+  auto tr = batch.ref_k.to(torch::kFloat32) / 8.0;
+  auto ref = 0.2 * (policy->actor()->forward(batch.ref_x, tr, batch.obs) -
+                    policy->reference()->forward(batch.ref_x, tr, batch.obs))
+                       .pow(2)
+                       .sum({1, 2})
+                       .mean();
+  EXPECT_NEAR(L.align.item<double>(), align.item<double>(), 1e-6);
+  EXPECT_NEAR(L.cons.item<double>(), cons.item<double>(), 1e-6);
+  EXPECT_NEAR(L.ref.item<double>(), ref.item<double>(), 1e-7);  // zero at first: reference == actor
+  EXPECT_NEAR(L.total.item<double>(), (align + cons + ref).item<double>(), 1e-6);
+  // The reference term's inputs lie on the straight path from noise to the particle.
+  EXPECT_TRUE((batch.ref_k >= 0).all().item<bool>() && (batch.ref_k < 8).all().item<bool>());
+}
+
+TEST(ActorUpdate, OneStepDecreasesAlignAlongPhi) {
+  auto policy = std::make_shared<FlowPolicy>(policy_config(), 2);
+  ActorUpdateConfig cfg;
+  cfg.c_cons = 0.0;
+  cfg.kl_coef = 0.0;
+  cfg.lr = 1e-4;
+  cfg.lr_warmup_steps = 0;
+  ActorUpdater upd(policy, cfg);
+  auto gen = make_generator(2);
+  auto obs = torch::randn({16, 3}, gen);
+  auto grad_fn = quadratic_grad(0.8f);
+  auto batch = upd.prepare(obs, grad_fn, gen);
+  torch::Tensor y_hat;
+  {
+    torch::NoGradGuard ng;
+    y_hat = policy->expected_target(batch.x_k, batch.k, batch.obs);
+  }
+  auto phi = upd.field(batch, y_hat, grad_fn).phi.view({-1, 2, 2});
+  const double before = upd.losses(batch, phi).align.item<double>();
+  auto st = upd.step(batch, grad_fn);
+  EXPECT_NEAR(st.align, before, 1e-6);  // step used the same φ
+  const double after = upd.losses(batch, phi).align.item<double>();
+  EXPECT_LT(after, before);
+  // The expected targets moved along φ: <Δŷ, φ> > 0.
+  torch::NoGradGuard ng;
+  auto y_new = policy->expected_target(batch.x_k, batch.k, batch.obs);
+  EXPECT_GT(((y_new - y_hat) * phi).sum().item<double>(), 0.0);
+}
+
+TEST(ActorUpdate, NoGradientReachesCriticChainOrReference) {
+  auto policy = std::make_shared<FlowPolicy>(policy_config(), 3);
+  CriticConfig cc;
+  cc.obs_dim = 3;
+  cc.action_dim = 2;
+  cc.act_steps = 2;
+  cc.hidden = {32, 32};
+  CriticEnsemble critic(cc, 3);
+  ActorUpdater upd(policy, ActorUpdateConfig{});
+  auto gen = make_generator(3);
+  auto obs = torch::randn({8, 3}, gen);
+  ActionGradFn grad_fn = [&](const torch::Tensor& o, const torch::Tensor& a) { return critic.action_grad(o, a); };
+  // Make the reference differ from the actor so L_ref has a gradient.
+  {
+    torch::NoGradGuard ng;
+    for (auto& p : policy->actor()->parameters()) p.add_(torch::randn(p.sizes(), gen) * 0.01);
+  }
+  auto critic_before = snapshot(*critic.online()), target_before = snapshot(*critic.target());
+  auto ref_before = snapshot(*policy->reference()), actor_before = snapshot(*policy->actor());
+  auto batch = upd.prepare(obs, grad_fn, gen);
+  auto chain_before = batch.chain.clone(), actions_before = batch.actions.clone();
+  auto st = upd.step(batch, grad_fn);
+  EXPECT_GT(st.ref, 0.0);
+  EXPECT_TRUE(same(*critic.online(), critic_before));
+  EXPECT_TRUE(same(*critic.target(), target_before));
+  EXPECT_TRUE(same(*policy->reference(), ref_before));
+  EXPECT_FALSE(same(*policy->actor(), actor_before));
+  for (auto& p : critic.online()->parameters()) EXPECT_FALSE(p.grad().defined() && p.grad().abs().sum().item<double>() > 0);
+  for (auto& p : policy->reference()->parameters()) EXPECT_FALSE(p.grad().defined());
+  EXPECT_TRUE(torch::equal(batch.chain, chain_before));
+  EXPECT_TRUE(torch::equal(batch.actions, actions_before));
+  EXPECT_FALSE(batch.chain.requires_grad());
+  EXPECT_EQ(upd.steps_taken(), 1);
+}
+
+TEST(ActorUpdate, WarmupScheduleIsLinear) {
+  auto policy = std::make_shared<FlowPolicy>(policy_config(), 4);
+  ActorUpdateConfig cfg;
+  cfg.lr = 3.2e-5;
+  cfg.lr_warmup_steps = 32;
+  ActorUpdater upd(policy, cfg);
+  EXPECT_NEAR(upd.current_lr(), 1e-6, 1e-12);  // lr / 32
+  auto gen = make_generator(4);
+  auto obs = torch::randn({2, 3}, gen);
+  for (int i = 0; i < 16; ++i) upd.update(obs, quadratic_grad(0.f), gen);
+  EXPECT_NEAR(upd.current_lr(), 3.2e-5 * (1.0 / 32 + (31.0 / 32) * 0.5), 1e-12);
+  for (int i = 0; i < 20; ++i) upd.update(obs, quadratic_grad(0.f), gen);
+  EXPECT_NEAR(upd.current_lr(), 3.2e-5, 1e-12);
+}
+
+TEST(ActorUpdate, TransportMovesSamplesTowardHighQ) {
+  // Q = −||a − 0.6||²: the policy's mean action must move toward 0.6 while the
+  // repulsion keeps the samples spread. Also runs every field type once.
+  for (std::string field : {"normal", "interp", "delta", "hybrid"}) {
+    for (std::string pred : {"v_pred", "x_pred"}) {
+      auto pc = policy_config();
+      pc.prediction = pred;
+      auto policy = std::make_shared<FlowPolicy>(pc, 5);
+      ActorUpdateConfig cfg;
+      cfg.lr = 1e-3;
+      cfg.lr_warmup_steps = 0;
+      cfg.svgd.field = field;
+      ActorUpdater upd(policy, cfg);
+      auto gen = make_generator(5);
+      auto obs = torch::randn({32, 3}, gen);
+      auto dist = [&] { return (policy->act(obs, gen) - 0.6).pow(2).sum({1, 2}).mean().item<double>(); };
+      const double before = dist();
+      for (int i = 0; i < 60; ++i) {
+        auto st = upd.update(obs, quadratic_grad(0.6f), gen);
+        ASSERT_TRUE(std::isfinite(st.loss)) << field << " " << pred;
+        if (i % 10 == 9) policy->refresh_reference();  // as at the end of each iteration
+      }
+      const double after = dist();
+      std::cout << field << "/" << pred << ": E||a − c||² " << before << " → " << after << "\n";
+      // L_cons and L_ref hold the policy back on purpose; 60 steps still remove half the gap.
+      EXPECT_LT(after, 0.5 * before) << field << " " << pred << ": " << before << " → " << after;
+    }
+  }
+}
+
+TEST(ActorUpdate, BadInputNamesTheArgument) {
+  auto policy = std::make_shared<FlowPolicy>(policy_config(), 6);
+  ActorUpdateConfig cfg;
+  cfg.n_particles = 1;
+  EXPECT_THROW(ActorUpdater(policy, cfg), ArgumentError);
+  cfg.n_particles = 4;
+  cfg.c_cons = -1;
+  EXPECT_THROW(ActorUpdater(policy, cfg), ArgumentError);
+  ActorUpdater upd(policy, ActorUpdateConfig{});
+  auto gen = make_generator(6);
+  auto obs = torch::randn({2, 3});
+  obs[1][2] = std::numeric_limits<float>::infinity();
+  try {
+    upd.update(obs, quadratic_grad(0.f), gen);
+    ADD_FAILURE();
+  } catch (const ArgumentError& e) {
+    EXPECT_NE(std::string(e.what()).find("'obs'"), std::string::npos) << e.what();
+  }
+  ActionGradFn wrong = [](const torch::Tensor& o, const torch::Tensor&) { return torch::zeros({o.size(0), 5}); };
+  try {
+    upd.update(torch::randn({2, 3}), wrong, gen);
+    ADD_FAILURE();
+  } catch (const ArgumentError& e) {
+    EXPECT_NE(std::string(e.what()).find("grad_fn"), std::string::npos) << e.what();
+  }
+}
