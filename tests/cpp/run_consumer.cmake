@@ -1,0 +1,15 @@
+# Configures, builds and runs examples/cpp_consumer against an installed rldt.
+# -DSRC=<example dir> -DBIN=<build dir> -DPREFIX=<install prefix>
+foreach(step IN ITEMS configure build run)
+  if(step STREQUAL "configure")
+    set(cmd ${CMAKE_COMMAND} -S ${SRC} -B ${BIN} -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH=${PREFIX})
+  elseif(step STREQUAL "build")
+    set(cmd ${CMAKE_COMMAND} --build ${BIN})
+  else()
+    set(cmd ${BIN}/rldt_consumer)
+  endif()
+  execute_process(COMMAND ${cmd} RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "find_package(rldt) consumer: ${step} failed (${rc})")
+  endif()
+endforeach()
