@@ -1,0 +1,44 @@
+"""rldt: Reinforcement Learning with Density Transport (Python bindings of the C++ library).
+
+The classes and functions live in the compiled extension ``rldt._core``; see its docstring
+(``help(rldt._core)``) for the conventions: numpy float32 arrays in and out (float64 is accepted
+and rounded), shape symbols (B, N, P, H, d, A, K, O, E, M, S, T), per-object seeded generators,
+and the exceptions (``rldt.ArgumentError``, a ``ValueError``, for bad arguments).
+"""
+
+from ._core import (
+    ActorBatch,
+    ActorUpdateConfig,
+    ActorUpdater,
+    ArgumentError,
+    CriticConfig,
+    CriticEnsemble,
+    FlowPolicy,
+    FlowPolicyConfig,
+    RewardScaler,
+    SvgdConfig,
+    actor_update,
+    nstep_targets,
+    svgd_direction,
+    td_lambda_targets,
+)
+
+__version__ = "0.1.0"  # keep equal to project(rldt VERSION ...) in CMakeLists.txt
+
+__all__ = [
+    "ActorBatch",
+    "ActorUpdateConfig",
+    "ActorUpdater",
+    "ArgumentError",
+    "CriticConfig",
+    "CriticEnsemble",
+    "FlowPolicy",
+    "FlowPolicyConfig",
+    "RewardScaler",
+    "SvgdConfig",
+    "actor_update",
+    "nstep_targets",
+    "svgd_direction",
+    "td_lambda_targets",
+    "__version__",
+]

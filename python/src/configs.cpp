@@ -1,0 +1,224 @@
+// The option structs: FlowPolicyConfig, CriticConfig, SvgdConfig,
+// ActorUpdateConfig. Each is constructible with keyword arguments named like
+// the C++ fields (an unknown keyword raises TypeError naming it), is validated
+// at construction (ValueError naming the field), and has a readable repr,
+// equality, to_dict() and pickling.
+#include <torch/torch.h>
+
+#include <functional>
+#include <type_traits>
+
+#include "common.hpp"
+
+namespace rldt_py {
+
+namespace {
+
+template <typename V>
+const char* type_label() {
+  if constexpr (std::is_same_v<V, bool>) return "bool";
+  else if constexpr (std::is_integral_v<V>) return "int";
+  else if constexpr (std::is_floating_point_v<V>) return "float";
+  else if constexpr (std::is_same_v<V, std::string>) return "str";
+  else if constexpr (std::is_same_v<V, std::vector<int64_t>>) return "list of int";
+  else return "SvgdConfig or dict";
+}
+
+template <typename T>
+class ConfigBinder {
+ public:
+  struct Field {
+    std::string name;
+    std::function<py::object(const T&)> get;
+    std::function<void(T&, py::handle)> set;
+  };
+
+  ConfigBinder(py::module_& m, const char* name, const char* doc)
+      : cls_(m, name, doc), name_(name), fields_(std::make_shared<std::vector<Field>>()) {}
+
+  template <typename V>
+  ConfigBinder& field(const char* key, V T::*member, const char* doc) {
+    const std::string cname = name_, k = key;
+    Field f;
+    f.name = key;
+    f.get = [member](const T& c) { return py::cast(c.*member); };
+    f.set = [member, cname, k](T& c, py::handle v) {
+      if constexpr (std::is_class_v<V> && !std::is_same_v<V, std::string> &&
+                    !std::is_same_v<V, std::vector<int64_t>>) {
+        if (py::isinstance<py::dict>(v)) {  // nested config given as a dict of its fields
+          c.*member = py::type::of<V>()(**py::reinterpret_borrow<py::dict>(v)).template cast<V>();
+          return;
+        }
+      }
+      if constexpr (std::is_same_v<V, std::string> || std::is_same_v<V, std::vector<int64_t>>) {
+        // A str must not pass as a list, nor a list as a str.
+        const bool is_str = py::isinstance<py::str>(v);
+        if (is_str != std::is_same_v<V, std::string>) type_error(cname, k, v, type_label<V>());
+      }
+      if constexpr (std::is_floating_point_v<V> || std::is_integral_v<V>) {
+        if (v.is_none()) type_error(cname, k, v, type_label<V>());
+      }
+      try {
+        c.*member = v.cast<V>();
+      } catch (const py::cast_error&) {
+        type_error(cname, k, v, type_label<V>());
+      }
+    };
+    fields_->push_back(f);
+    auto setter = fields_->back().set;
+    cls_.def_property(
+        key, [member](T& c) -> V& { return c.*member; }, [setter](T& c, py::handle v) { setter(c, v); },
+        py::return_value_policy::reference_internal, doc);
+    return *this;
+  }
+
+  void finish() {
+    auto fields = fields_;
+    const std::string cname = name_;
+    cls_.def(py::init([fields, cname](const py::kwargs& kw) {
+               auto c = std::make_unique<T>();
+               set_all(*c, kw, *fields, cname);
+               c->validate();
+               return c;
+             }),
+             "Keyword arguments set the fields of the same names; the rest keep their defaults. Unknown "
+             "keywords raise TypeError, invalid values ValueError.");
+    cls_.def("__repr__", [fields, cname](const T& c) {
+      std::string s = cname + "(";
+      for (size_t i = 0; i < fields->size(); ++i) {
+        if (i) s += ", ";
+        s += (*fields)[i].name + "=" + py::repr((*fields)[i].get(c)).template cast<std::string>();
+      }
+      return s + ")";
+    });
+    cls_.def(
+        "to_dict",
+        [fields](const T& c) {
+          py::dict d;
+          for (const auto& f : *fields) {
+            py::object v = f.get(c);
+            if (py::hasattr(v, "to_dict")) v = v.attr("to_dict")();
+            d[py::str(f.name)] = v;
+          }
+          return d;
+        },
+        "The fields as a dict (nested configs as dicts); T(**cfg.to_dict()) rebuilds it.");
+    cls_.def("validate", &T::validate, "Raises ValueError naming the first invalid field.");
+    cls_.def("__eq__", [fields](const T& a, py::object b) -> py::object {
+      if (!py::isinstance<T>(b)) return py::reinterpret_borrow<py::object>(Py_NotImplemented);
+      const T& bb = b.cast<const T&>();
+      for (const auto& f : *fields)
+        if (!f.get(a).equal(f.get(bb))) return py::bool_(false);
+      return py::bool_(true);
+    });
+    cls_.attr("__hash__") = py::none();
+    cls_.def("__copy__", [](const T& c) { return T(c); });
+    cls_.def("__deepcopy__", [](const T& c, py::dict) { return T(c); }, py::arg("memo"));
+    cls_.def(py::pickle([](const T& c) { return py::dict(py::cast(c).attr("to_dict")()); },
+                        [fields, cname](py::dict d) {
+                          T c;
+                          set_all(c, d, *fields, cname);
+                          return c;
+                        }));
+    std::string names;
+    for (const auto& f : *fields) names += (names.empty() ? "" : ", ") + f.name;
+    cls_.attr("_fields") = py::cast(names);
+  }
+
+ private:
+  [[noreturn]] static void type_error(const std::string& cname, const std::string& key, py::handle v,
+                                      const char* expected) {
+    throw py::type_error(cname + "." + key + " expects " + expected + ", got " +
+                         py::str(py::type::of(v).attr("__name__")).cast<std::string>() + " (" +
+                         py::repr(v).cast<std::string>() + ")");
+  }
+
+  static void set_all(T& c, const py::dict& kw, const std::vector<Field>& fields, const std::string& cname) {
+    for (auto item : kw) {
+      const auto key = py::str(item.first).cast<std::string>();
+      const Field* f = nullptr;
+      for (const auto& x : fields)
+        if (x.name == key) f = &x;
+      if (!f) {
+        std::string names;
+        for (const auto& x : fields) names += (names.empty() ? "" : ", ") + x.name;
+        throw py::type_error(cname + "() got an unknown keyword argument '" + key + "'; valid keys: " + names);
+      }
+      f->set(c, item.second);
+    }
+  }
+
+  py::class_<T> cls_;
+  std::string name_;
+  std::shared_ptr<std::vector<Field>> fields_;
+};
+
+}  // namespace
+
+void bind_configs(py::module_& m) {
+  using rldt::ActorUpdateConfig;
+  using rldt::CriticConfig;
+  using rldt::FlowPolicyConfig;
+  using rldt::SvgdConfig;
+
+  {
+    ConfigBinder<SvgdConfig> b(m, "SvgdConfig", "Options of the SVGD transport field (ALGORITHM.md section 3).");
+    b.field("svgd_temp", &SvgdConfig::svgd_temp, "alpha, weight of the repulsive (entropy) term")
+        .field("bandwidth", &SvgdConfig::bandwidth, "kernel bandwidth h; <= 0 selects the median heuristic per query")
+        .field("q_norm", &SvgdConfig::q_norm, "'none' | 'q_grad' (g / (gbar + eps)) | 'svgd' (alpha * gbar)")
+        .field("q_norm_min", &SvgdConfig::q_norm_min, "lower clamp of the per-state mean gradient norm gbar")
+        .field("q_norm_max", &SvgdConfig::q_norm_max, "upper clamp of gbar")
+        .field("q_norm_eps", &SvgdConfig::q_norm_eps, "eps of q_norm 'q_grad'")
+        .field("field", &SvgdConfig::field, "'normal' | 'interp' | 'delta' | 'hybrid'");
+    b.finish();
+  }
+  {
+    ConfigBinder<FlowPolicyConfig> b(m, "FlowPolicyConfig",
+                                     "Architecture and pretraining options of the flow policy (ALGORITHM.md section 1).");
+    b.field("obs_dim", &FlowPolicyConfig::obs_dim, "O, size of the (flattened) observation")
+        .field("action_dim", &FlowPolicyConfig::action_dim, "d")
+        .field("horizon_steps", &FlowPolicyConfig::horizon_steps, "H, chunk length")
+        .field("denoising_steps", &FlowPolicyConfig::denoising_steps, "K, Euler steps")
+        .field("mlp_dims", &FlowPolicyConfig::mlp_dims,
+               "hidden sizes; residual bodies need an odd count of equal sizes, e.g. [512, 512, 512]")
+        .field("time_dim", &FlowPolicyConfig::time_dim, "size of the time embedding (even, >= 4)")
+        .field("activation", &FlowPolicyConfig::activation, "'relu' | 'silu' | 'mish' | 'tanh' | 'identity'")
+        .field("residual", &FlowPolicyConfig::residual, "residual body (else a plain MLP)")
+        .field("prediction", &FlowPolicyConfig::prediction, "'v_pred' | 'x_pred'")
+        .field("final_action_clip", &FlowPolicyConfig::final_action_clip, "> 0: clamp final actions to +-value")
+        .field("bc_lr", &FlowPolicyConfig::bc_lr, "AdamW lr of behaviour cloning")
+        .field("bc_weight_decay", &FlowPolicyConfig::bc_weight_decay, "AdamW weight decay of behaviour cloning")
+        .field("ema_decay", &FlowPolicyConfig::ema_decay, "EMA decay of the pretraining copy")
+        .field("xpred_t_max", &FlowPolicyConfig::xpred_t_max, "x_pred BC loss: t clamped to this");
+    b.finish();
+  }
+  {
+    ConfigBinder<CriticConfig> b(m, "CriticConfig", "Options of the critic ensemble (ALGORITHM.md section 2).");
+    b.field("obs_dim", &CriticConfig::obs_dim, "O")
+        .field("action_dim", &CriticConfig::action_dim, "d")
+        .field("act_steps", &CriticConfig::act_steps, "E, chunk steps the critic sees")
+        .field("ensemble_size", &CriticConfig::ensemble_size, "M")
+        .field("hidden", &CriticConfig::hidden, "hidden sizes")
+        .field("activation", &CriticConfig::activation, "'relu' | 'silu' | 'mish' | 'tanh' | 'identity'")
+        .field("init_std", &CriticConfig::init_std, "Linear weights ~ N(0, init_std^2), biases 0")
+        .field("lr", &CriticConfig::lr, "AdamW lr")
+        .field("weight_decay", &CriticConfig::weight_decay, "AdamW weight decay")
+        .field("target_momentum", &CriticConfig::target_momentum, "Polyak m: Qbar <- m Qbar + (1 - m) Q")
+        .field("q_target_min", &CriticConfig::q_target_min, "lower clip of bootstrap values")
+        .field("q_target_max", &CriticConfig::q_target_max, "upper clip of bootstrap values");
+    b.finish();
+  }
+  {
+    ConfigBinder<ActorUpdateConfig> b(m, "ActorUpdateConfig",
+                                      "Options of the RLDT actor update (ALGORITHM.md section 4).");
+    b.field("n_particles", &ActorUpdateConfig::n_particles, "P, particles per state")
+        .field("lr", &ActorUpdateConfig::lr, "Adam lr")
+        .field("lr_warmup_steps", &ActorUpdateConfig::lr_warmup_steps, "linear warm-up from lr/W to lr (0: none)")
+        .field("c_cons", &ActorUpdateConfig::c_cons, "weight of L_cons")
+        .field("kl_coef", &ActorUpdateConfig::kl_coef, "weight of L_ref")
+        .field("svgd", &ActorUpdateConfig::svgd, "SvgdConfig (a dict of its fields is accepted)");
+    b.finish();
+  }
+}
+
+}  // namespace rldt_py

@@ -1,0 +1,225 @@
+// FlowPolicy: the flow-matching actor with its EMA and reference copies.
+#include <pybind11/stl/filesystem.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <sstream>
+
+#include "common.hpp"
+
+namespace rldt_py {
+
+namespace {
+
+using rldt::FlowPolicy;
+using rldt::FlowPolicyConfig;
+
+rldt::VelocityNet& pick_net(FlowPolicy& p, const std::string& net) {
+  rldt::check_choice(net, "net", {"actor", "ema", "reference"});
+  if (net == "ema") return p.ema();
+  if (net == "reference") return p.reference();
+  return p.actor();
+}
+
+ShapeSpec obs_spec(const FlowPolicyConfig& c, int64_t n = -1, const char* sym = "B") {
+  return {{n, sym}, {c.obs_dim, "O"}};
+}
+ShapeSpec chunk_spec(const FlowPolicyConfig& c, int64_t n = -1, const char* sym = "N") {
+  return {{n, sym}, {c.horizon_steps, "H"}, {c.action_dim, "d"}};
+}
+
+}  // namespace
+
+void bind_policy(py::module_& m) {
+  py::class_<PolicyHandle, std::shared_ptr<PolicyHandle>>(m, "FlowPolicy", R"doc(Flow-matching actor (ALGORITHM.md section 1).
+
+Velocity network v_theta(x, t | s) over action chunks x (H, d), Euler sampling with the whole
+chain, a behaviour-cloning (flow matching) loss, an EMA copy and a frozen reference copy.
+
+FlowPolicy(config, seed=0): `seed` initialises the weights (torch::manual_seed(seed), as the C++
+constructor does) and seeds the policy's own generator, which every random draw of this object
+(sample, act, bc_loss, bc_update) uses; re-seed it with .seed(s).)doc")
+      .def(py::init([](const FlowPolicyConfig& cfg, uint64_t seed) {
+             return std::make_shared<PolicyHandle>(std::make_shared<FlowPolicy>(cfg, seed), seed);
+           }),
+           py::arg("config"), py::arg("seed") = 0)
+      .def_property_readonly(
+          "config", [](PolicyHandle& h) { return h.policy->config(); }, "a copy of the FlowPolicyConfig")
+      .def(
+          "seed",
+          [](PolicyHandle& h, uint64_t s) {
+            auto lock = h.usage.write();
+            std::lock_guard<std::mutex> g(h.gen.mutex());
+            h.gen.set_current_seed(s);
+          },
+          py::arg("seed"), "Re-seeds this policy's generator.")
+      .def(
+          "sample",
+          [](PolicyHandle& h, const py::object& obs, bool deterministic) {
+            auto o = float_arg(obs, "obs", obs_spec(h.policy->config()));
+            rldt::FlowSample s;
+            {
+              py::gil_scoped_release nogil;
+              auto lock = h.usage.read();
+              s = h.policy->sample(o, h.gen, deterministic);
+            }
+            return py::make_tuple(to_numpy(s.actions), to_numpy(s.chain));
+          },
+          py::arg("obs"), py::arg("deterministic") = false,
+          R"doc(Euler sampling with the trained actor. obs (B, O) -> (actions (B, H, d), chain (B, K+1, H, d)).
+x_0 ~ N(0, I) (x_0 = 0 if deterministic), x_{k+1} = x_k + v(x_k, k/K | s) / K; actions = x_K,
+clamped when final_action_clip > 0 (the chain is not clamped).)doc")
+      .def(
+          "act",
+          [](PolicyHandle& h, const py::object& obs, bool deterministic) {
+            auto o = float_arg(obs, "obs", obs_spec(h.policy->config()));
+            torch::Tensor a;
+            {
+              py::gil_scoped_release nogil;
+              auto lock = h.usage.read();
+              a = h.policy->act(o, h.gen, deterministic);
+            }
+            return to_numpy(a);
+          },
+          py::arg("obs"), py::arg("deterministic") = false,
+          "Final actions only: obs (B, O) -> (B, H, d). Same draws as sample().")
+      .def(
+          "expected_target",
+          [](PolicyHandle& h, const py::object& x_k, const py::object& k, const py::object& obs) {
+            const auto& c = h.policy->config();
+            auto x = float_arg(x_k, "x_k", chunk_spec(c));
+            const int64_t n = x.size(0);
+            auto kk = index_arg(k, "k", {{n, "N"}});
+            auto o = float_arg(obs, "obs", obs_spec(c, n, "N"));
+            torch::Tensor y;
+            {
+              py::gil_scoped_release nogil;
+              auto lock = h.usage.read();
+              torch::NoGradGuard ng;
+              y = h.policy->expected_target(x, kk, o);
+            }
+            return to_numpy(y);
+          },
+          py::arg("x_k"), py::arg("k"), py::arg("obs"),
+          R"doc(Expected target y = x_k + (1 - t) v(x_k, t | s), t = k/K (x_pred: the predicted x), with the
+trained actor. x_k (N, H, d), k (N,) integers in [0, K), obs (N, O) -> (N, H, d).)doc")
+      .def(
+          "forward",
+          [](PolicyHandle& h, const py::object& x, const py::object& t, const py::object& obs, const std::string& net) {
+            const auto& c = h.policy->config();
+            auto xx = float_arg(x, "x", chunk_spec(c));
+            const int64_t n = xx.size(0);
+            auto tt = float_arg(t, "t", {{n, "N"}});
+            auto o = float_arg(obs, "obs", obs_spec(c, n, "N"));
+            auto& v = pick_net(*h.policy, net);
+            torch::Tensor out;
+            {
+              py::gil_scoped_release nogil;
+              auto lock = h.usage.read();
+              torch::NoGradGuard ng;
+              out = v->forward(xx, tt, o);
+            }
+            return to_numpy(out);
+          },
+          py::arg("x"), py::arg("t"), py::arg("obs"), py::arg("net") = "actor",
+          R"doc(Raw network output (a velocity for v_pred, the clean action for x_pred).
+x (N, H, d), t (N,) in [0, 1], obs (N, O) -> (N, H, d). net: 'actor' | 'ema' | 'reference'.)doc")
+      .def(
+          "bc_loss",
+          [](PolicyHandle& h, const py::object& obs, const py::object& actions) {
+            const auto& c = h.policy->config();
+            auto a = float_arg(actions, "actions", chunk_spec(c));
+            auto o = float_arg(obs, "obs", obs_spec(c, a.size(0), "N"));
+            double l;
+            {
+              py::gil_scoped_release nogil;
+              auto lock = h.usage.read();
+              torch::NoGradGuard ng;
+              l = h.policy->bc_loss(o, a, h.gen).item<double>();
+            }
+            return l;
+          },
+          py::arg("obs"), py::arg("actions"),
+          "Flow-matching behaviour-cloning loss on obs (N, O), actions (N, H, d) (draws z and t).")
+      .def(
+          "bc_update",
+          [](PolicyHandle& h, const py::object& obs, const py::object& actions) {
+            const auto& c = h.policy->config();
+            auto a = float_arg(actions, "actions", chunk_spec(c));
+            auto o = float_arg(obs, "obs", obs_spec(c, a.size(0), "N"));
+            double l;
+            {
+              py::gil_scoped_release nogil;
+              auto lock = h.usage.write();
+              l = h.policy->bc_update(o, a, h.gen);
+            }
+            return l;
+          },
+          py::arg("obs"), py::arg("actions"),
+          "One AdamW step on bc_loss, then an EMA update; returns the loss. obs (N, O), actions (N, H, d).")
+      .def(
+          "update_ema",
+          [](PolicyHandle& h) {
+            auto lock = h.usage.write();
+            h.policy->update_ema();
+          },
+          "ema <- decay * ema + (1 - decay) * actor")
+      .def(
+          "load_ema_into_actor",
+          [](PolicyHandle& h) {
+            auto lock = h.usage.write();
+            h.policy->load_ema_into_actor();
+          },
+          "actor <- ema (fine-tuning starts from the EMA weights)")
+      .def(
+          "refresh_reference",
+          [](PolicyHandle& h) {
+            auto lock = h.usage.write();
+            h.policy->refresh_reference();
+          },
+          "reference <- actor")
+      .def(
+          "state_dict",
+          [](PolicyHandle& h, const std::string& net) {
+            auto lock = h.usage.read();
+            return module_state(*pick_net(*h.policy, net));
+          },
+          py::arg("net") = "actor",
+          "Parameters of one network as {name: float32 array}; net: 'actor' | 'ema' | 'reference'.")
+      .def(
+          "load_state_dict",
+          [](PolicyHandle& h, const py::dict& state, const std::string& net) {
+            auto lock = h.usage.write();
+            load_module_state(*pick_net(*h.policy, net), state, "FlowPolicy.load_state_dict(net='" + net + "')");
+          },
+          py::arg("state"), py::arg("net") = "actor",
+          "Copies parameters into one network; keys and shapes must match state_dict(net) exactly.")
+      .def(
+          "save",
+          [](PolicyHandle& h, const std::filesystem::path& path) {
+            py::gil_scoped_release nogil;
+            auto lock = h.usage.read();
+            h.policy->save(path.string());
+          },
+          py::arg("path"),
+          "Atomic save of the config and the three networks (not the optimizer or the generator state).")
+      .def_static(
+          "load",
+          [](const std::filesystem::path& path, uint64_t seed) {
+            auto p = std::make_shared<FlowPolicy>(FlowPolicy::load(path.string()));
+            return std::make_shared<PolicyHandle>(std::move(p), seed);
+          },
+          py::arg("path"), py::arg("seed") = 0,
+          "Loads a file written by save(); `seed` seeds the new object's generator. RuntimeError naming the "
+          "file if it is missing or not a FlowPolicy file.")
+      .def("__repr__", [](PolicyHandle& h) {
+        const auto& c = h.policy->config();
+        std::ostringstream os;
+        os << "FlowPolicy(obs_dim=" << c.obs_dim << ", action_dim=" << c.action_dim
+           << ", horizon_steps=" << c.horizon_steps << ", denoising_steps=" << c.denoising_steps << ", prediction='"
+           << c.prediction << "')";
+        return os.str();
+      });
+}
+
+}  // namespace rldt_py
