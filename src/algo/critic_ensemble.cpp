@@ -5,6 +5,7 @@
 #include "rldt/algo/flow_policy.hpp"  // copy_module_state, polyak_average
 #include "rldt/nn/mlp.hpp"
 #include "rldt/util/check.hpp"
+#include "rldt/util/rng.hpp"
 #include "rldt/util/serialize.hpp"
 
 namespace rldt {
@@ -26,12 +27,12 @@ void CriticConfig::validate() const {
 }
 
 EnsembleMLPImpl::EnsembleMLPImpl(int64_t members, std::vector<int64_t> dims, std::string activation,
-                                 double init_std)
+                                 double init_std, at::Generator& gen)
     : members_(members), activation_(std::move(activation)) {
   check_arg(dims.size() >= 2, "EnsembleMLP needs input and output sizes");
   torch::NoGradGuard ng;
   for (size_t l = 0; l + 1 < dims.size(); ++l) {
-    weights_.push_back(register_parameter("w" + std::to_string(l), torch::randn({members, dims[l], dims[l + 1]}) * init_std));
+    weights_.push_back(register_parameter("w" + std::to_string(l), torch::randn({members, dims[l], dims[l + 1]}, gen) * init_std));
     biases_.push_back(register_parameter("b" + std::to_string(l), torch::zeros({members, 1, dims[l + 1]})));
   }
 }
@@ -49,12 +50,12 @@ torch::Tensor EnsembleMLPImpl::forward(const torch::Tensor& x) {
 
 CriticEnsemble::CriticEnsemble(CriticConfig cfg, uint64_t seed) : cfg_(std::move(cfg)) {
   cfg_.validate();
-  torch::manual_seed(seed);
+  auto gen = make_generator(seed);
   std::vector<int64_t> dims{cfg_.input_dim()};
   dims.insert(dims.end(), cfg_.hidden.begin(), cfg_.hidden.end());
   dims.push_back(1);
-  q_ = EnsembleMLP(cfg_.ensemble_size, dims, cfg_.activation, cfg_.init_std);
-  q_target_ = EnsembleMLP(cfg_.ensemble_size, dims, cfg_.activation, cfg_.init_std);
+  q_ = EnsembleMLP(cfg_.ensemble_size, dims, cfg_.activation, cfg_.init_std, gen);
+  q_target_ = EnsembleMLP(cfg_.ensemble_size, dims, cfg_.activation, cfg_.init_std, gen);
   copy_module_state(*q_target_, *q_);
   for (auto& p : q_target_->parameters()) p.set_requires_grad(false);
   opt_ = std::make_shared<torch::optim::AdamW>(q_->parameters(),
@@ -68,7 +69,7 @@ torch::Tensor CriticEnsemble::input(const torch::Tensor& obs, const torch::Tenso
             " chunk steps; the critic needs at least act_steps = ", cfg_.act_steps);
   check_tensor(obs, "obs", {n, cfg_.obs_dim});
   auto c = chunk.size(1) == cfg_.act_steps ? chunk : chunk.narrow(1, 0, cfg_.act_steps);
-  return torch::cat({obs, c.reshape({n, -1})}, -1);
+  return torch::cat({obs, c.reshape({n, cfg_.act_steps * cfg_.action_dim})}, -1);
 }
 
 torch::Tensor CriticEnsemble::q(const torch::Tensor& obs, const torch::Tensor& chunk) {
@@ -89,7 +90,8 @@ torch::Tensor CriticEnsemble::q_mean(const torch::Tensor& obs, const torch::Tens
 }
 
 torch::Tensor CriticEnsemble::action_grad(const torch::Tensor& obs, const torch::Tensor& actions, int64_t member) {
-  check_arg(member < cfg_.ensemble_size, "member must be < ensemble_size (", cfg_.ensemble_size, "), got ", member);
+  check_arg(member >= -1 && member < cfg_.ensemble_size, "member must be -1 (mean of members) or in [0, ",
+            cfg_.ensemble_size, "), got ", member);
   torch::AutoGradMode enable(true);
   auto a = actions.detach().requires_grad_(true);
   auto qs = q_->forward(input(obs.detach(), a, "actions"));  // (M, N)
@@ -187,11 +189,8 @@ CriticEnsemble CriticEnsemble::load(const std::string& path) {
   c.q_target_min = read_value(ar, "config.q_target_min", path).toDouble();
   c.q_target_max = read_value(ar, "config.q_target_max", path).toDouble();
   CriticEnsemble e(c);
-  torch::serialize::InputArchive a, b;
-  if (!ar.try_read("online", a) || !ar.try_read("target", b))
-    throw std::runtime_error("'" + path + "' lacks the critic networks");
-  e.q_->load(a);
-  e.q_target_->load(b);
+  load_module(*e.q_, ar, "online", path);
+  load_module(*e.q_target_, ar, "target", path);
   for (auto& p : e.q_target_->parameters()) p.set_requires_grad(false);
   return e;
 }

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "rldt/util/check.hpp"
+#include "rldt/util/rng.hpp"
 #include "rldt/util/serialize.hpp"
 
 namespace rldt {
@@ -40,7 +41,7 @@ VelocityNetImpl::VelocityNetImpl(const FlowPolicyConfig& cfg)
 
 torch::Tensor VelocityNetImpl::forward(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& obs) {
   const int64_t n = x.size(0);
-  auto in = torch::cat({x.reshape({n, -1}), time_->forward(t), obs}, -1);
+  auto in = torch::cat({x.reshape({n, horizon_ * action_dim_}), time_->forward(t), obs}, -1);
   auto out = res_body_ ? res_body_->forward(in) : mlp_body_->forward(in);
   return out.view({n, horizon_, action_dim_});
 }
@@ -67,8 +68,9 @@ void freeze(torch::nn::Module& m) {
 
 FlowPolicy::FlowPolicy(FlowPolicyConfig cfg, uint64_t seed) : cfg_(std::move(cfg)) {
   cfg_.validate();
-  torch::manual_seed(seed);  // parameter init draws from the default generator
+  auto gen = make_generator(seed);
   actor_ = VelocityNet(cfg_);
+  init_linear_layers(*actor_, gen);
   ema_ = VelocityNet(cfg_);
   reference_ = VelocityNet(cfg_);
   copy_module_state(*ema_, *actor_);
@@ -220,18 +222,9 @@ FlowPolicy FlowPolicy::load(const std::string& path) {
   c.ema_decay = read_value(ar, "config.ema_decay", path).toDouble();
   c.xpred_t_max = read_value(ar, "config.xpred_t_max", path).toDouble();
   FlowPolicy p(c);
-  for (auto [name, net] : {std::pair<const char*, VelocityNet*>{"actor", &p.actor_},
-                           {"ema", &p.ema_},
-                           {"reference", &p.reference_}}) {
-    torch::serialize::InputArchive sub;
-    if (!ar.try_read(name, sub)) throw std::runtime_error("'" + path + "' lacks the network '" + name + "'");
-    try {
-      (*net)->load(sub);
-    } catch (const std::exception& e) {
-      throw std::runtime_error("'" + path + "': network '" + name + "' does not match its config: " +
-                               std::string(e.what()).substr(0, 200));
-    }
-  }
+  load_module(*p.actor_, ar, "actor", path);
+  load_module(*p.ema_, ar, "ema", path);
+  load_module(*p.reference_, ar, "reference", path);
   freeze(*p.ema_);
   freeze(*p.reference_);
   return p;

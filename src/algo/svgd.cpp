@@ -31,15 +31,21 @@ SvgdResult svgd_direction(const torch::Tensor& queries, const torch::Tensor& par
 
   torch::NoGradGuard ng;
   SvgdResult r;
+  const bool empty = B == 0 || P1 == 0;
   auto gnorm = grads.norm(2, -1);  // (B, P2)
-  r.grad_norm = B * P2 > 0 ? gnorm.mean().item<double>() : 0.0;
-  if (P2 > 1) {
-    // Pairwise distances among the particles (diagnostic only): (B, P2, P2).
-    auto sq = particles.pow(2).sum(-1);
-    auto dpp = (sq.unsqueeze(2) + sq.unsqueeze(1) - 2.0 * torch::bmm(particles, particles.transpose(1, 2)))
-                   .clamp_min_(0.0)
-                   .sqrt_();
-    r.particle_distance = dpp.sum().item<double>() / static_cast<double>(B * P2 * (P2 - 1));
+  r.grad_norm = B > 0 ? gnorm.mean().item<double>() : 0.0;
+  // Distances come from ||y||² + ||a||² − 2y·a (one batched matmul). In float32
+  // that expansion cancels badly when particles cluster away from the origin, so
+  // both sets are first centred on the state's particle mean (distances are
+  // translation invariant).
+  auto centre = particles.mean(1, true);  // (B, 1, A)
+  auto pc = particles - centre;
+  auto psq = pc.pow(2).sum(-1);           // (B, P2)
+  if (P2 > 1 && B > 0) {
+    // Pairwise distances among the particles (diagnostic only), diagonal excluded.
+    auto dpp = (psq.unsqueeze(2) + psq.unsqueeze(1) - 2.0 * torch::bmm(pc, pc.transpose(1, 2))).clamp_min_(0.0);
+    dpp.diagonal(0, 1, 2).zero_();
+    r.particle_distance = dpp.sqrt_().sum().item<double>() / static_cast<double>(B * P2 * (P2 - 1));
   }
 
   if (cfg.field == "delta") {
@@ -56,9 +62,9 @@ SvgdResult svgd_direction(const torch::Tensor& queries, const torch::Tensor& par
   if (cfg.q_norm == "svgd") alpha = alpha * gbar;
 
   // Squared distances queries × particles: (B, P1, P2).
-  auto qsq = queries.pow(2).sum(-1, true);
-  auto psq = particles.pow(2).sum(-1).unsqueeze(1);
-  auto D = torch::baddbmm(qsq + psq, queries, particles.transpose(1, 2), 1.0, -2.0).clamp_min_(0.0);
+  auto qc = queries - centre;
+  auto qsq = qc.pow(2).sum(-1, true);
+  auto D = torch::baddbmm(qsq + psq.unsqueeze(1), qc, pc.transpose(1, 2), 1.0, -2.0).clamp_min_(0.0);
 
   torch::Tensor h;  // (B, P1, 1)
   if (cfg.bandwidth > 0) {
@@ -67,12 +73,12 @@ SvgdResult svgd_direction(const torch::Tensor& queries, const torch::Tensor& par
     h = std::get<0>(D.median(-1, true)) / (2.0 * std::log(static_cast<double>(P2) + 1.0));
   }
   h = h.clamp_min(1e-8);
-  r.bandwidth = h.mean().item<double>();
+  r.bandwidth = empty ? 0.0 : h.mean().item<double>();
 
   auto Kmat = torch::exp(-D / (2.0 * h));                      // (B, P1, P2)
   auto attract = torch::bmm(Kmat, g);                           // (B, P1, A)
-  auto repulse = (queries * Kmat.sum(-1, true) - torch::bmm(Kmat, particles)) / h;  // (B, P1, A)
-  r.repulsion_norm = (repulse / static_cast<double>(P2)).norm(2, -1).mean().item<double>();
+  auto repulse = (qc * Kmat.sum(-1, true) - torch::bmm(Kmat, pc)) / h;  // (B, P1, A); shift-free
+  r.repulsion_norm = empty ? 0.0 : (repulse / static_cast<double>(P2)).norm(2, -1).mean().item<double>();
 
   auto scale = alpha.view({B, 1, 1}).expand({B, P1, 1});
   if (cfg.field == "hybrid") {

@@ -8,7 +8,7 @@ namespace rldt {
 
 namespace {
 struct Masks {
-  torch::Tensor r, v, term, done;  // float (N, T); done = term | trunc
+  torch::Tensor r, v, term, done;  // float (T, N); done = term | trunc
 };
 
 Masks prepare(const torch::Tensor& rewards, const torch::Tensor& next_values, const torch::Tensor& terminated,
@@ -26,11 +26,13 @@ Masks prepare(const torch::Tensor& rewards, const torch::Tensor& next_values, co
   check_arg(gamma >= 0.0 && gamma <= 1.0, "gamma must be in [0, 1], got ", gamma);
   check_finite(rewards, "rewards");
   check_finite(next_values, "next_values");
+  // The recursions walk over time: keep every array as contiguous (T, N) rows.
+  auto tn = [](const torch::Tensor& x) { return x.t().contiguous(); };
   Masks m;
-  m.r = rewards;
-  m.v = next_values;
-  auto term = as_mask(terminated, "terminated");
-  auto trunc = as_mask(truncated, "truncated");
+  m.r = tn(rewards);
+  m.v = tn(next_values);
+  auto term = tn(as_mask(terminated, "terminated"));
+  auto trunc = tn(as_mask(truncated, "truncated"));
   m.term = bootstrap_truncated ? term : torch::clamp_max(term + trunc, 1.0);
   m.done = torch::clamp_max(term + trunc, 1.0);
   return m;
@@ -44,23 +46,23 @@ torch::Tensor td_lambda_targets(const torch::Tensor& rewards, const torch::Tenso
   auto m = prepare(rewards, next_values, terminated, truncated, gamma, bootstrap_truncated);
   torch::NoGradGuard ng;
   const int64_t T = rewards.size(1);
-  auto G = torch::empty_like(rewards);
+  auto G = torch::empty_like(m.r);  // (T, N)
   torch::Tensor next_G;
   for (int64_t t = T - 1; t >= 0; --t) {
-    auto r = m.r.select(1, t), v = m.v.select(1, t), cont = 1.0 - m.term.select(1, t);
+    auto r = m.r[t], v = m.v[t], cont = 1.0 - m.term[t];
     torch::Tensor g;
     if (t == T - 1) {
       g = r + gamma * cont * v;
     } else {
       // λ-mixing only while the episode goes on; at an episode end (truncation
       // with bootstrap) the target is the one-step bootstrap.
-      auto lam = lambda * (1.0 - m.done.select(1, t));
+      auto lam = lambda * (1.0 - m.done[t]);
       g = r + gamma * cont * ((1.0 - lam) * v + lam * next_G);
     }
-    G.select(1, t).copy_(g);
+    G[t].copy_(g);
     next_G = g;
   }
-  return G;
+  return G.t().contiguous();
 }
 
 torch::Tensor nstep_targets(const torch::Tensor& rewards, const torch::Tensor& next_values,
@@ -70,24 +72,24 @@ torch::Tensor nstep_targets(const torch::Tensor& rewards, const torch::Tensor& n
   auto m = prepare(rewards, next_values, terminated, truncated, gamma, bootstrap_truncated);
   torch::NoGradGuard ng;
   const int64_t N = rewards.size(0), T = rewards.size(1);
-  auto G = torch::empty_like(rewards);
+  auto G = torch::empty_like(m.r);  // (T, N)
   for (int64_t t = 0; t < T; ++t) {
     auto ret = torch::zeros({N});
     auto alive = torch::ones({N});  // 1 while the window is still open
     double disc = 1.0;
     for (int64_t i = 0; i < n && t + i < T; ++i) {
       const int64_t u = t + i;
-      ret += alive * disc * m.r.select(1, u);
+      ret += alive * disc * m.r[u];
       const bool last = (i == n - 1) || (u == T - 1);
       // Bootstrap at the window's last step, or where the episode ends inside it.
-      auto stop_here = last ? alive : alive * m.done.select(1, u);
-      ret += stop_here * disc * gamma * (1.0 - m.term.select(1, u)) * m.v.select(1, u);
-      alive = alive * (1.0 - m.done.select(1, u));
+      auto stop_here = last ? alive : alive * m.done[u];
+      ret += stop_here * disc * gamma * (1.0 - m.term[u]) * m.v[u];
+      alive = alive * (1.0 - m.done[u]);
       disc *= gamma;
     }
-    G.select(1, t).copy_(ret);
+    G[t].copy_(ret);
   }
-  return G;
+  return G.t().contiguous();
 }
 
 }  // namespace rldt

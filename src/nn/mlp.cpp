@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include <cmath>
+
 #include "rldt/util/check.hpp"
 
 namespace rldt {
@@ -18,6 +20,17 @@ torch::Tensor apply_activation(const std::string& name, const torch::Tensor& x) 
   if (name == "identity") return x;
   check_activation(name, "activation");
   return x;
+}
+
+void init_linear_layers(torch::nn::Module& module, at::Generator& gen) {
+  torch::NoGradGuard ng;
+  for (auto& m : module.modules(/*include_self=*/true)) {
+    if (auto* lin = m->as<torch::nn::Linear>()) {
+      const double bound = 1.0 / std::sqrt(static_cast<double>(lin->weight.size(1)));
+      lin->weight.uniform_(-bound, bound, gen);
+      if (lin->bias.defined()) lin->bias.uniform_(-bound, bound, gen);
+    }
+  }
 }
 
 MLPImpl::MLPImpl(std::vector<int64_t> dims, std::string activation)

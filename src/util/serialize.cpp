@@ -12,6 +12,23 @@ namespace {
 constexpr const char* kMagicKey = "rldt.kind";
 }
 
+std::string error_message(const std::exception& e) {
+  if (auto* c10e = dynamic_cast<const c10::Error*>(&e)) return c10e->what_without_backtrace();
+  return e.what();
+}
+
+void load_module(torch::nn::Module& module, torch::serialize::InputArchive& archive, const std::string& key,
+                 const std::string& path) {
+  torch::serialize::InputArchive sub;
+  if (!archive.try_read(key, sub)) throw std::runtime_error("'" + path + "' lacks the network '" + key + "'");
+  try {
+    module.load(sub);
+  } catch (const std::exception& e) {
+    throw std::runtime_error("'" + path + "': network '" + key + "' does not match its config: " +
+                             error_message(e).substr(0, 300));
+  }
+}
+
 void write_header(torch::serialize::OutputArchive& archive, const std::string& kind) {
   archive.write(kMagicKey, c10::IValue(kind));
 }
@@ -43,7 +60,7 @@ void load_archive(torch::serialize::InputArchive& archive, const std::string& pa
     archive.load_from(path);
   } catch (const std::exception& e) {
     throw std::runtime_error("'" + path + "' is not a readable rldt file (truncated or foreign): " +
-                             std::string(e.what()).substr(0, 200));
+                             error_message(e).substr(0, 200));
   }
   c10::IValue v;
   if (!archive.try_read(kMagicKey, v) || !v.isString())

@@ -417,7 +417,6 @@ _CANCELLATION = ("core issue: src/algo/svgd.cpp forms D_ij as |y|^2 + |a|^2 - 2 
                  "catastrophically when the particles are close together but away from the origin")
 
 
-@pytest.mark.xfail(strict=True, reason=_CANCELLATION)
 def test_svgd_clustered_particles_away_from_origin(rng):
     A = 12
     base = rng.uniform(-0.9, 0.9, size=(1, 1, A))  # normalised actions lie in [-1, 1]
@@ -428,7 +427,6 @@ def test_svgd_clustered_particles_away_from_origin(rng):
     close(phi, phi_np, rtol=1e-3, atol=1e-3 * np.abs(phi_np).max())
 
 
-@pytest.mark.xfail(strict=True, reason=_CANCELLATION + "; the i == j terms are not excluded from the diagnostic")
 def test_svgd_particle_distance_of_identical_particles_is_zero():
     worst = 0.0
     for seed in range(10):

@@ -6,6 +6,7 @@
 // E = act_steps (executed steps of a chunk), H horizon_steps >= E.
 #pragma once
 
+#include <ATen/core/Generator.h>
 #include <torch/nn/module.h>
 #include <torch/optim/adamw.h>
 
@@ -36,7 +37,9 @@ struct CriticConfig {
 // M independent MLPs evaluated in one batched pass.
 class EnsembleMLPImpl : public torch::nn::Module {
  public:
-  EnsembleMLPImpl(int64_t members, std::vector<int64_t> dims, std::string activation, double init_std);
+  // Weights ~ N(0, init_std²) drawn from `gen`, biases 0.
+  EnsembleMLPImpl(int64_t members, std::vector<int64_t> dims, std::string activation, double init_std,
+                  at::Generator& gen);
   // x: (N, in) shared by all members, or (M, N, in) one batch per member → (M, N)
   torch::Tensor forward(const torch::Tensor& x);
   int64_t members() const { return members_; }

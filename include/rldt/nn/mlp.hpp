@@ -5,10 +5,17 @@
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/linear.h>
 
+#include <ATen/core/Generator.h>
+
 #include <string>
 #include <vector>
 
 namespace rldt {
+
+// Re-initialises every torch::nn::Linear inside `module` as PyTorch does by
+// default (weights and biases ~ U(−1/√fan_in, 1/√fan_in)) but drawing from
+// `gen`, so construction never touches torch's global generator.
+void init_linear_layers(torch::nn::Module& module, at::Generator& gen);
 
 // Activation by name: "relu", "silu", "mish", "tanh", "identity".
 // Throws ArgumentError naming `what` for an unknown name.

@@ -5,6 +5,9 @@
 #include <torch/serialize/input-archive.h>
 #include <torch/serialize/output-archive.h>
 
+#include <torch/nn/module.h>
+
+#include <exception>
 #include <string>
 
 namespace rldt {
@@ -20,5 +23,12 @@ void write_header(torch::serialize::OutputArchive& archive, const std::string& k
 
 // Reads `key` from `archive`; throws naming `path` and `key` if absent.
 c10::IValue read_value(torch::serialize::InputArchive& archive, const std::string& key, const std::string& path);
+
+// Loads `module`'s parameters from the sub-archive `key`; errors name the file and key.
+void load_module(torch::nn::Module& module, torch::serialize::InputArchive& archive, const std::string& key,
+                 const std::string& path);
+
+// An exception's message without LibTorch's C++ backtrace.
+std::string error_message(const std::exception& e);
 
 }  // namespace rldt
