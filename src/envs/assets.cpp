@@ -2,6 +2,7 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <system_error>
@@ -14,6 +15,9 @@
 #endif
 #ifndef RLDT_INSTALL_ASSET_DIR
 #error "RLDT_INSTALL_ASSET_DIR must be defined by the build"
+#endif
+#ifndef RLDT_LIB_TO_ASSET_DIR
+#error "RLDT_LIB_TO_ASSET_DIR must be defined by the build"
 #endif
 #ifndef RLDT_BUILD_LIBRARY_DIR
 #error "RLDT_BUILD_LIBRARY_DIR must be defined by the build"
@@ -42,12 +46,15 @@ bool same_dir(const fs::path& a, const fs::path& b) {
 
 std::vector<std::string> asset_search_dirs() {
   std::vector<std::string> dirs;
-  if (const char* env = std::getenv("RLDT_ASSET_DIR"); env && *env) dirs.emplace_back(env);
+  auto add = [&dirs](const std::string& d) {
+    if (std::find(dirs.begin(), dirs.end(), d) == dirs.end()) dirs.push_back(d);
+  };
+  if (const char* env = std::getenv("RLDT_ASSET_DIR"); env && *env) add(env);
   const fs::path lib_dir = this_library_dir();
-  if (same_dir(lib_dir, RLDT_BUILD_LIBRARY_DIR)) dirs.emplace_back(RLDT_SOURCE_ASSET_DIR);
-  if (!lib_dir.empty()) dirs.push_back((lib_dir / ".." / "share" / "rldt" / "mjcf").lexically_normal().string());
-  dirs.emplace_back(RLDT_INSTALL_ASSET_DIR);
-  dirs.emplace_back(RLDT_SOURCE_ASSET_DIR);
+  if (same_dir(lib_dir, RLDT_BUILD_LIBRARY_DIR)) add(RLDT_SOURCE_ASSET_DIR);
+  if (!lib_dir.empty()) add((lib_dir / RLDT_LIB_TO_ASSET_DIR).lexically_normal().string());
+  add(RLDT_INSTALL_ASSET_DIR);
+  add(RLDT_SOURCE_ASSET_DIR);
   return dirs;
 }
 
