@@ -1,7 +1,5 @@
 #include "rldt/envs/tasks/hopper.hpp"
 
-#include <algorithm>
-
 namespace rldt {
 
 void HopperConfig::bind(OptionBinder& b) {
@@ -22,13 +20,7 @@ void HopperConfig::bind(OptionBinder& b) {
 }
 
 HopperEnv::HopperEnv(std::shared_ptr<const MujocoModel> model, const HopperConfig& config)
-    : MujocoEnv(kName, std::move(model), config.frame_skip, config.max_episode_steps), cfg_(config) {
-  expect_model_sizes(6, 6, 3, 5);
-  const int skipped = cfg_.exclude_current_positions_from_observation ? 1 : 0;
-  finish_spec(m_->nq + m_->nv - skipped,
-              {"x_position", "z_distance_from_origin", "x_velocity", "reward_forward", "reward_ctrl",
-               "reward_survive"});
-}
+    : PlanarWalkerEnv(kName, std::move(model), config, /*nq=*/6, /*nv=*/6, /*nu=*/3, /*nbody=*/5) {}
 
 bool HopperEnv::is_healthy() const {
   const double z = d_->qpos[1], angle = d_->qpos[2];
@@ -39,43 +31,6 @@ bool HopperEnv::is_healthy() const {
   }
   return cfg_.healthy_z_min < z && z < cfg_.healthy_z_max && cfg_.healthy_angle_min < angle &&
          angle < cfg_.healthy_angle_max;
-}
-
-void HopperEnv::sample_initial_state(EnvRng& rng, double* qpos, double* qvel) {
-  const double s = cfg_.reset_noise_scale;
-  for (int i = 0; i < m_->nq; ++i) qpos[i] += rng.uniform(-s, s);
-  for (int i = 0; i < m_->nv; ++i) qvel[i] += rng.uniform(-s, s);
-}
-
-void HopperEnv::fill_reset_info(StepInfo& info) const {
-  info.x_position = d_->qpos[0];
-  info.z_distance_from_origin = d_->qpos[1] - init_qpos()[1];
-}
-
-void HopperEnv::before_step() { x_before_ = d_->qpos[0]; }
-
-void HopperEnv::after_step(const double* action, StepResult& out) {
-  const double x_after = d_->qpos[0];
-  const double x_velocity = (x_after - x_before_) / spec().dt;
-  const bool healthy = is_healthy();
-  const double forward = cfg_.forward_reward_weight * x_velocity;
-  const double survive = healthy ? cfg_.healthy_reward : 0.0;
-  const double ctrl_cost = weighted_square_sum(action, m_->nu, cfg_.ctrl_cost_weight);
-  out.reward = (forward + survive) - ctrl_cost;
-  out.terminated = !healthy && cfg_.terminate_when_unhealthy;
-  StepInfo& info = out.info;
-  info.x_position = x_after;
-  info.z_distance_from_origin = d_->qpos[1] - init_qpos()[1];
-  info.x_velocity = x_velocity;
-  info.reward_forward = forward;
-  info.reward_ctrl = -ctrl_cost;
-  info.reward_survive = survive;
-}
-
-void HopperEnv::write_observation(double* obs) const {
-  const int skip = cfg_.exclude_current_positions_from_observation ? 1 : 0;
-  for (int i = skip; i < m_->nq; ++i) *obs++ = d_->qpos[i];
-  for (int i = 0; i < m_->nv; ++i) *obs++ = std::clamp(d_->qvel[i], -10.0, 10.0);
 }
 
 }  // namespace rldt

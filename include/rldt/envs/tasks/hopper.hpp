@@ -12,6 +12,7 @@
 #include <memory>
 
 #include "rldt/envs/mujoco_env.hpp"
+#include "rldt/envs/tasks/planar_walker.hpp"
 #include "rldt/envs/options.hpp"
 
 namespace rldt {
@@ -36,25 +37,13 @@ struct HopperConfig {
   void bind(OptionBinder& b);
 };
 
-class HopperEnv : public MujocoEnv {
+class HopperEnv : public PlanarWalkerEnv<HopperConfig> {
  public:
   static constexpr const char* kName = "Hopper-v5";
   static constexpr const char* kModelFile = "hopper.xml";
 
   HopperEnv(std::shared_ptr<const MujocoModel> model, const HopperConfig& config = {});
-  const HopperConfig& config() const { return cfg_; }
-  bool is_healthy() const;
-
- protected:
-  void sample_initial_state(EnvRng& rng, double* qpos, double* qvel) override;
-  void fill_reset_info(StepInfo& info) const override;
-  void before_step() override;
-  void after_step(const double* action, StepResult& out) override;
-  void write_observation(double* obs) const override;
-
- private:
-  HopperConfig cfg_;
-  double x_before_ = 0.0;
+  bool is_healthy() const override;
 };
 
 }  // namespace rldt

@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "rldt/envs/mujoco_env.hpp"
+#include "rldt/envs/tasks/planar_walker.hpp"
 #include "rldt/envs/options.hpp"
 
 namespace rldt {
@@ -31,25 +32,13 @@ struct Walker2dConfig {
   void bind(OptionBinder& b);
 };
 
-class Walker2dEnv : public MujocoEnv {
+class Walker2dEnv : public PlanarWalkerEnv<Walker2dConfig> {
  public:
   static constexpr const char* kName = "Walker2d-v5";
   static constexpr const char* kModelFile = "walker2d.xml";
 
   Walker2dEnv(std::shared_ptr<const MujocoModel> model, const Walker2dConfig& config = {});
-  const Walker2dConfig& config() const { return cfg_; }
-  bool is_healthy() const;
-
- protected:
-  void sample_initial_state(EnvRng& rng, double* qpos, double* qvel) override;
-  void fill_reset_info(StepInfo& info) const override;
-  void before_step() override;
-  void after_step(const double* action, StepResult& out) override;
-  void write_observation(double* obs) const override;
-
- private:
-  Walker2dConfig cfg_;
-  double x_before_ = 0.0;
+  bool is_healthy() const override;
 };
 
 }  // namespace rldt
