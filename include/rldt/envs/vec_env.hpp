@@ -1,0 +1,73 @@
+// N environments of one task stepped in parallel by a thread pool.
+//
+// One mjData per env, one mjModel shared read-only. Each env's result depends only on its own
+// state and action, so results are bit-identical to stepping the envs one after another,
+// whatever the thread count. Finished episodes are reset in the same call (same-step autoreset):
+// the row of `obs` then holds the new episode's first observation and `final_obs` the last
+// observation of the finished one. Steps allocate nothing: results live in buffers owned here.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "rldt/envs/env.hpp"
+#include "rldt/envs/mujoco_env.hpp"
+#include "rldt/envs/options.hpp"
+#include "rldt/util/thread_pool.hpp"
+
+namespace rldt {
+
+// Results of VecEnv::reset/step/step_chunk; N = num_envs. Rows are row-major.
+struct VecStep {
+  std::vector<double> obs;            // [N, obs_dim] next observation (new episode's first if done)
+  std::vector<double> reward;         // [N] reward (summed over the executed steps of a chunk)
+  std::vector<uint8_t> terminated;    // [N] the episode ended by the task in this call
+  std::vector<uint8_t> truncated;     // [N] the episode hit max_episode_steps in this call
+  std::vector<double> final_obs;      // [N, obs_dim] last observation of a finished episode
+                                      //   (rows valid where terminated or truncated, else zeros)
+  std::vector<StepInfo> info;         // [N] info of the last executed step (of the old episode)
+  std::vector<int> steps_executed;    // [N] env steps executed in this call (1 for step())
+  std::vector<double> episode_return; // [N] undiscounted return of the finished episode (if done)
+  std::vector<int> episode_length;    // [N] length of the finished episode (if done)
+};
+
+class VecEnv {
+ public:
+  // `num_envs` >= 1 copies of `task` with `options` (see make_env); `num_threads` threads step
+  // them (1 = the calling thread only, 0 = all hardware threads).
+  VecEnv(const std::string& task, int num_envs, int num_threads = 1, const EnvOptions& options = {});
+
+  int num_envs() const { return static_cast<int>(envs_.size()); }
+  int num_threads() const { return pool_.num_threads(); }
+  const EnvSpec& spec() const { return envs_.front()->spec(); }
+  int obs_dim() const { return static_cast<int>(spec().observation.size()); }
+  int act_dim() const { return static_cast<int>(spec().action.size()); }
+  MujocoEnv& env(int i);  // env i (bounds-checked), e.g. for get_state/set_state
+
+  // Resets all envs, env i with seed + i. Fills obs [N, obs_dim] and info; other fields zero.
+  const VecStep& reset(uint64_t seed);
+
+  // Steps env i with actions[i * act_dim .. (i + 1) * act_dim); actions: [N, act_dim].
+  // Throws EnvError naming the env index and entry on a wrong size or non-finite entry; nothing
+  // is stepped then.
+  const VecStep& step(Span<const double> actions);
+
+  // Action chunks: actions [N, chunk_len, act_dim]. Env i executes actions[i, 0..act_steps) in
+  // order (1 <= act_steps <= chunk_len), stopping early when its episode ends; reward is the sum
+  // over the executed steps and steps_executed their count. Validation as in step(), over the
+  // rows that may be executed.
+  const VecStep& step_chunk(Span<const double> actions, int chunk_len, int act_steps);
+
+ private:
+  void validate(Span<const double> actions, int chunk_len, int rows) const;
+  void run_env(int i, const double* actions, int chunk_len, int act_steps);
+
+  std::vector<std::unique_ptr<MujocoEnv>> envs_;
+  ThreadPool pool_;
+  VecStep out_;
+  std::vector<double> running_return_;  // [N]
+};
+
+}  // namespace rldt
