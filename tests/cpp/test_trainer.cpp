@@ -117,3 +117,54 @@ TEST(Trainer, ConfigErrorsNameTheField) {
     EXPECT_NE(std::string(e.what()).find("Hopper-v5"), std::string::npos) << e.what();  // lists valid names
   }
 }
+
+TEST(Trainer, LearnsInvertedPendulumFromScratch) {
+  // Training from scratch (ALGORITHM.md §7's scratch settings, scaled down for 2 cores).
+  RldtTrainerConfig c;
+  c.env = "InvertedPendulum-v5";
+  c.n_envs = 16;
+  c.env_threads = 2;
+  c.n_steps = 50;
+  c.act_steps = 1;
+  c.val_freq = 4;
+  c.n_critic_warmup_itr = 0;
+  c.gamma = 0.99;
+  c.td_lambda = 0.5;
+  c.q_update_steps = 64;
+  c.q_repeat = 4;
+  c.q_minibatch = 256;
+  c.policy_update_steps = 16;
+  c.actor_max_states = 128;
+  c.reward_scale = 1.0;
+  c.policy.horizon_steps = 1;
+  c.policy.denoising_steps = 8;
+  c.policy.mlp_dims = {64, 64, 64};
+  c.critic.hidden = {64, 64};
+  c.critic.activation = "relu";
+  c.critic.lr = 1e-3;
+  c.critic.target_momentum = 0.99;
+  c.actor.lr = 1e-3;
+  c.actor.lr_warmup_steps = 0;
+  c.actor.n_particles = 8;
+  c.actor.c_cons = 1.0;
+  c.exploration.noise_mode = "add";
+  c.exploration.action_sample_noise = 0.1;
+  c.exploration.min_extrp_step = 6;
+  RldtTrainer tr(c);
+  std::vector<double> train_returns, eval_returns;
+  for (int i = 0; i < 41; ++i) {
+    auto m = tr.train_iteration();
+    ASSERT_TRUE(m.eval || (std::isfinite(m.critic_loss) && std::isfinite(m.actor_loss))) << "iteration " << i;
+    (m.eval ? eval_returns : train_returns).push_back(m.episode_return);
+    if (m.eval) std::cout << "InvertedPendulum itr " << m.iteration << ": deterministic return " << m.episode_return << "\n";
+  }
+  // A random policy balances ≈ 5–6 steps (Gymnasium's random-policy return, also measured in
+  // test_envs_*); the first training iterations with exploration noise are at that level. 41
+  // iterations reached ≈ 100 here; 40 leaves room for run-to-run variation.
+  const double early = (train_returns[0] + train_returns[1] + train_returns[2]) / 3.0;
+  const double late = 0.5 * (eval_returns[eval_returns.size() - 1] + eval_returns[eval_returns.size() - 2]);
+  std::cout << "early training return " << early << ", last two evaluations " << late << "\n";
+  EXPECT_LT(early, 12.0);
+  EXPECT_GT(late, 40.0);
+  EXPECT_GT(late, 4.0 * early);
+}
