@@ -123,5 +123,6 @@ void bind_functional(py::module_& m);
 void bind_policy(py::module_& m);
 void bind_critic(py::module_& m);
 void bind_actor(py::module_& m);
+void bind_trainer(py::module_& m);
 
 }  // namespace rldt_py

@@ -9,6 +9,7 @@
 #include <type_traits>
 
 #include "common.hpp"
+#include "rldt/train/rldt_trainer.hpp"
 
 namespace rldt_py {
 
@@ -21,7 +22,8 @@ const char* type_label() {
   else if constexpr (std::is_floating_point_v<V>) return "float";
   else if constexpr (std::is_same_v<V, std::string>) return "str";
   else if constexpr (std::is_same_v<V, std::vector<int64_t>>) return "list of int";
-  else return "SvgdConfig or dict";
+  else if constexpr (std::is_same_v<V, rldt::EnvOptions>) return "dict of str to float";
+  else return "a config object or dict";
 }
 
 template <typename T>
@@ -44,7 +46,7 @@ class ConfigBinder {
     f.get = [member](const T& c) { return py::cast(c.*member); };
     f.set = [member, cname, k](T& c, py::handle v) {
       if constexpr (std::is_class_v<V> && !std::is_same_v<V, std::string> &&
-                    !std::is_same_v<V, std::vector<int64_t>>) {
+                    !std::is_same_v<V, std::vector<int64_t>> && !std::is_same_v<V, rldt::EnvOptions>) {
         if (py::isinstance<py::dict>(v)) {  // nested config given as a dict of its fields
           c.*member = py::type::of<V>()(**py::reinterpret_borrow<py::dict>(v)).template cast<V>();
           return;
@@ -61,6 +63,11 @@ class ConfigBinder {
       try {
         c.*member = v.cast<V>();
       } catch (const py::cast_error&) {
+        if constexpr (std::is_class_v<V> && !std::is_same_v<V, std::string> &&
+                      !std::is_same_v<V, std::vector<int64_t>> && !std::is_same_v<V, rldt::EnvOptions>) {
+          const auto nested = py::str(py::type::of<V>().attr("__name__")).cast<std::string>() + " or dict";
+          type_error(cname, k, v, nested.c_str());
+        }
         type_error(cname, k, v, type_label<V>());
       }
     };
@@ -217,6 +224,49 @@ void bind_configs(py::module_& m) {
         .field("c_cons", &ActorUpdateConfig::c_cons, "weight of L_cons")
         .field("kl_coef", &ActorUpdateConfig::kl_coef, "weight of L_ref")
         .field("svgd", &ActorUpdateConfig::svgd, "SvgdConfig (a dict of its fields is accepted)");
+    b.finish();
+  }
+  using rldt::ExplorationConfig;
+  using rldt::RldtTrainerConfig;
+  {
+    ConfigBinder<ExplorationConfig> b(m, "ExplorationConfig", "Exploration while collecting data (ALGORITHM.md section 5).");
+    b.field("noise_mode", &ExplorationConfig::noise_mode, "'none' | 'add' (a + sigma eps) | 'min_extrp' (a + ||a - yhat_k|| eps)")
+        .field("action_sample_noise", &ExplorationConfig::action_sample_noise, "sigma of 'add'")
+        .field("min_extrp_step", &ExplorationConfig::min_extrp_step, "'min_extrp': k ~ U{min_extrp_step .. K-1}");
+    b.finish();
+  }
+  {
+    ConfigBinder<RldtTrainerConfig> b(m, "RldtTrainerConfig",
+                                      "Options of the RLDT trainer (ALGORITHM.md sections 5-7); nested policy, critic, "
+                                      "actor and exploration configs accept dicts of their fields.");
+    using C = RldtTrainerConfig;
+    b.field("env", &C::env, "task id, e.g. 'Hopper-v5'")
+        .field("env_options", &C::env_options, "task options by name (see the env's Config)")
+        .field("n_envs", &C::n_envs, "parallel environments")
+        .field("env_threads", &C::env_threads, "threads stepping them (0 = all cores)")
+        .field("seed", &C::seed, "seed of envs, networks and every draw of the trainer")
+        .field("act_steps", &C::act_steps, "executed steps of each chunk (<= policy.horizon_steps)")
+        .field("n_steps", &C::n_steps, "chunk steps per env per iteration")
+        .field("n_train_itr", &C::n_train_itr, "iterations of a full run")
+        .field("n_critic_warmup_itr", &C::n_critic_warmup_itr, "actor steps start after this iteration")
+        .field("val_freq", &C::val_freq, "iterations with itr % val_freq == 0 evaluate (no updates)")
+        .field("gamma", &C::gamma, "discount per chunk step")
+        .field("td_lambda", &C::td_lambda, "lambda of the TD(lambda) targets")
+        .field("bootstrap_truncated", &C::bootstrap_truncated, "bootstrap through time limits (False: reference behaviour)")
+        .field("q_update_steps", &C::q_update_steps, "critic steps per iteration")
+        .field("q_repeat", &C::q_repeat, "rounds per iteration (each samples a fresh/old mix)")
+        .field("q_bootstrap", &C::q_bootstrap, "policy samples per bootstrap value")
+        .field("q_minibatch", &C::q_minibatch, "0: full trajectories per critic step; else about this many samples")
+        .field("new_fraction", &C::new_fraction, "minimum share of fresh trajectories in a round")
+        .field("buffer_num_episode", &C::buffer_num_episode, "buffer keeps this many x n_envs trajectories")
+        .field("reward_scale", &C::reward_scale, "< 0: EMA reward scaler; else a fixed multiplier")
+        .field("reward_scale_alpha", &C::reward_scale_alpha, "EMA weight of the reward scaler")
+        .field("policy_update_steps", &C::policy_update_steps, "actor steps per iteration")
+        .field("actor_max_states", &C::actor_max_states, "0: all states of every P-th trajectory; else a random subset")
+        .field("exploration", &C::exploration, "ExplorationConfig")
+        .field("policy", &C::policy, "FlowPolicyConfig (obs_dim/action_dim are taken from the env)")
+        .field("critic", &C::critic, "CriticConfig (obs_dim/action_dim/act_steps are taken from the env)")
+        .field("actor", &C::actor, "ActorUpdateConfig");
     b.finish();
   }
 }

@@ -48,7 +48,7 @@ void bind_critic(py::module_& m) {
 c is the executed part of an action chunk: chunks (N, E', d) with E' >= act_steps; only the first
 act_steps steps are used. Each member has a Polyak target network.
 
-CriticEnsemble(config, seed=0): `seed` initialises the weights (torch::manual_seed(seed), as the
+CriticEnsemble(config, seed=0): `seed` initialises the weights (from a generator of its own, as the
 C++ constructor does). The critic draws no random numbers afterwards.)doc")
       .def(py::init([](const CriticConfig& cfg, uint64_t seed) {
              return std::make_shared<CriticHandle>(std::make_unique<CriticEnsemble>(cfg, seed));

@@ -36,7 +36,7 @@ void bind_policy(py::module_& m) {
 Velocity network v_theta(x, t | s) over action chunks x (H, d), Euler sampling with the whole
 chain, a behaviour-cloning (flow matching) loss, an EMA copy and a frozen reference copy.
 
-FlowPolicy(config, seed=0): `seed` initialises the weights (torch::manual_seed(seed), as the C++
+FlowPolicy(config, seed=0): `seed` initialises the weights (from a generator of its own, as the C++
 constructor does) and seeds the policy's own generator, which every random draw of this object
 (sample, act, bc_loss, bc_update) uses; re-seed it with .seed(s).)doc")
       .def(py::init([](const FlowPolicyConfig& cfg, uint64_t seed) {

@@ -18,6 +18,12 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 }
 }  // namespace
 
+void ExplorationConfig::validate() const {
+  check_choice(noise_mode, "exploration.noise_mode", {"none", "add", "min_extrp"});
+  check_arg(action_sample_noise >= 0.0, "exploration.action_sample_noise must be >= 0, got ", action_sample_noise);
+  check_arg(min_extrp_step >= 0, "exploration.min_extrp_step must be >= 0, got ", min_extrp_step);
+}
+
 void RldtTrainerConfig::validate() const {
   check_arg(!env.empty(), "env must name a task");
   check_arg(n_envs >= 1, "n_envs must be >= 1, got ", n_envs);
@@ -43,10 +49,8 @@ void RldtTrainerConfig::validate() const {
   check_arg(n_envs >= critic.ensemble_size, "n_envs (", n_envs, ") must be >= critic.ensemble_size (",
             critic.ensemble_size, ") for the per-member trajectory split");
   check_arg(actor_max_states >= 0, "actor_max_states must be >= 0, got ", actor_max_states);
-  check_choice(exploration.noise_mode, "exploration.noise_mode", {"none", "add", "min_extrp"});
-  check_arg(exploration.action_sample_noise >= 0.0, "exploration.action_sample_noise must be >= 0, got ",
-            exploration.action_sample_noise);
-  check_arg(exploration.min_extrp_step >= 0 && exploration.min_extrp_step < policy.denoising_steps,
+  exploration.validate();
+  check_arg(exploration.min_extrp_step < policy.denoising_steps,
             "exploration.min_extrp_step must be in [0, policy.denoising_steps = ", policy.denoising_steps,
             "), got ", exploration.min_extrp_step);
   actor.validate();

@@ -27,6 +27,8 @@ struct ExplorationConfig {
   std::string noise_mode = "min_extrp";  // "none" | "add" | "min_extrp"
   double action_sample_noise = 0.02;     // σ for "add"
   int64_t min_extrp_step = 6;            // "min_extrp": k ~ U{min_extrp_step .. K−1}
+  // Checks the fields alone (min_extrp_step < K is checked with the policy config).
+  void validate() const;
 };
 
 struct RldtTrainerConfig {
