@@ -93,39 +93,35 @@ torch::Tensor FlowPolicy::expected_target_from_output(const torch::Tensor& out, 
   return x + (1.0 - t).view({-1, 1, 1}) * out;
 }
 
-FlowSample FlowPolicy::sample(const torch::Tensor& obs, at::Generator& gen, bool deterministic,
-                              VelocityNet* net) {
+torch::Tensor FlowPolicy::integrate(const torch::Tensor& obs, at::Generator& gen, bool deterministic,
+                                    VelocityNet& net, torch::Tensor* chain) {
   check_tensor(obs, "obs", {-1, cfg_.obs_dim});
   torch::NoGradGuard ng;
-  VelocityNet& v = net ? *net : actor_;
   const int64_t b = obs.size(0), K = cfg_.denoising_steps;
-  FlowSample s;
-  s.chain = torch::empty({b, K + 1, cfg_.horizon_steps, cfg_.action_dim});
   auto x = deterministic ? torch::zeros({b, cfg_.horizon_steps, cfg_.action_dim})
                          : torch::randn({b, cfg_.horizon_steps, cfg_.action_dim}, gen);
-  s.chain.select(1, 0).copy_(x);
+  if (chain) {
+    *chain = torch::empty({b, K + 1, cfg_.horizon_steps, cfg_.action_dim});
+    chain->select(1, 0).copy_(x);
+  }
   auto t = torch::empty({b});
   for (int64_t k = 0; k < K; ++k) {
     t.fill_(static_cast<double>(k) / K);
-    auto vel = velocity_from_output(v->forward(x, t, obs), x, t);
-    x = x + vel / static_cast<double>(K);
-    s.chain.select(1, k + 1).copy_(x);
+    x.add_(velocity_from_output(net->forward(x, t, obs), x, t), 1.0 / static_cast<double>(K));
+    if (chain) chain->select(1, k + 1).copy_(x);
   }
+  return x;
+}
+
+FlowSample FlowPolicy::sample(const torch::Tensor& obs, at::Generator& gen, bool deterministic, VelocityNet* net) {
+  FlowSample s;
+  auto x = integrate(obs, gen, deterministic, net ? *net : actor_, &s.chain);
   s.actions = cfg_.final_action_clip > 0 ? x.clamp(-cfg_.final_action_clip, cfg_.final_action_clip) : x;
   return s;
 }
 
 torch::Tensor FlowPolicy::act(const torch::Tensor& obs, at::Generator& gen, bool deterministic) {
-  check_tensor(obs, "obs", {-1, cfg_.obs_dim});
-  torch::NoGradGuard ng;
-  const int64_t b = obs.size(0), K = cfg_.denoising_steps;
-  auto x = deterministic ? torch::zeros({b, cfg_.horizon_steps, cfg_.action_dim})
-                         : torch::randn({b, cfg_.horizon_steps, cfg_.action_dim}, gen);
-  auto t = torch::empty({b});
-  for (int64_t k = 0; k < K; ++k) {
-    t.fill_(static_cast<double>(k) / K);
-    x.add_(velocity_from_output(actor_->forward(x, t, obs), x, t), 1.0 / static_cast<double>(K));
-  }
+  auto x = integrate(obs, gen, deterministic, actor_, nullptr);
   if (cfg_.final_action_clip > 0) x.clamp_(-cfg_.final_action_clip, cfg_.final_action_clip);
   return x;
 }

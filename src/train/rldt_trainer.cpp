@@ -135,18 +135,23 @@ TrajectoryBatch RldtTrainer::rollout(bool deterministic, IterationMetrics& m) {
       for (int64_t j = 0; j < d; ++j)
         env_actions_[i * d + j] = act_low_[j] + (static_cast<double>(c[i * d + j]) + 1.0) * act_scale_[j];
     const VecStep& out = env_->step_chunk(env_actions_, static_cast<int>(H), static_cast<int>(E));
-    auto rew = b.rewards.select(1, t), term = b.terminated.select(1, t), trunc = b.truncated.select(1, t);
-    auto next = b.next_obs.select(1, t);
+    // Write the results straight into the (N, T, …) storage; no per-element tensor ops.
+    float* rew = b.rewards.data_ptr<float>();
+    float* term = b.terminated.data_ptr<float>();
+    float* trunc = b.truncated.data_ptr<float>();
+    float* next = b.next_obs.data_ptr<float>();
     float* obs_p = obs_.data_ptr<float>();
     for (int64_t i = 0; i < N; ++i) {
-      rew[i] = out.reward[i];
-      term[i] = static_cast<float>(out.terminated[i]);
-      trunc[i] = static_cast<float>(out.truncated[i]);
+      const int64_t it = i * T + t;
+      rew[it] = static_cast<float>(out.reward[i]);
+      term[it] = static_cast<float>(out.terminated[i]);
+      trunc[it] = static_cast<float>(out.truncated[i]);
       const bool done = out.terminated[i] || out.truncated[i];
-      const auto& src = done ? out.final_obs : out.obs;
-      for (int64_t j = 0; j < O; ++j) obs_p[i * O + j] = static_cast<float>(out.obs[i * O + j]);
-      auto row = next[i];
-      for (int64_t j = 0; j < O; ++j) row[j] = static_cast<float>(src[i * O + j]);
+      const auto& src = done ? out.final_obs : out.obs;  // the true next state
+      for (int64_t j = 0; j < O; ++j) {
+        obs_p[i * O + j] = static_cast<float>(out.obs[i * O + j]);
+        next[it * O + j] = static_cast<float>(src[i * O + j]);
+      }
       if (done) {
         ret_sum += out.episode_return[i];
         len_sum += out.episode_length[i];

@@ -107,6 +107,10 @@ class FlowPolicy {
   static FlowPolicy load(const std::string& path);
 
  private:
+  // Euler integration from x_0; fills *chain (B, K+1, H, d) when given. Returns x_K unclamped.
+  torch::Tensor integrate(const torch::Tensor& obs, at::Generator& gen, bool deterministic, VelocityNet& net,
+                          torch::Tensor* chain);
+
   FlowPolicyConfig cfg_;
   VelocityNet actor_{nullptr}, ema_{nullptr}, reference_{nullptr};
   std::shared_ptr<torch::optim::AdamW> bc_opt_;
