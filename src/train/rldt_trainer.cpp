@@ -16,6 +16,12 @@ namespace {
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
+
+void guard_finite(double v, const char* what, int64_t itr) {
+  if (!std::isfinite(v))
+    throw NonFiniteError(std::string("non-finite ") + what + " (" + std::to_string(v) + ") at iteration " +
+                         std::to_string(itr) + "; stopping");
+}
 }  // namespace
 
 void ExplorationConfig::validate() const {
@@ -128,6 +134,8 @@ TrajectoryBatch RldtTrainer::rollout(bool deterministic, IterationMetrics& m) {
     } else {
       chunk = explore(policy_->sample(obs_, gen_), obs_);
     }
+    if (!torch::isfinite(chunk).all().item<bool>())
+      guard_finite(std::numeric_limits<double>::quiet_NaN(), "policy action", itr_);
     chunk = chunk.clamp(-1.0, 1.0).contiguous();  // the env clips to its bounds; so does the record
     b.chunks.select(1, t).copy_(chunk.narrow(1, 0, E));
     const float* c = chunk.data_ptr<float>();
@@ -185,6 +193,7 @@ void RldtTrainer::critic_round(const TrajectoryBatch& batch, double scale, Itera
   const int64_t steps = cfg_.q_update_steps / cfg_.q_repeat;
   for (int64_t s = 0; s < steps; ++s) {
     auto V = critic_->bootstrap_value(next_flat, boot).view({n, T});
+    guard_finite(V.sum().item<double>(), "bootstrap Q value", itr_);
     auto targets = td_lambda_targets(rewards, V, batch.terminated, batch.truncated, cfg_.gamma, cfg_.td_lambda,
                                      cfg_.bootstrap_truncated);
     if (cfg_.q_minibatch > 0 && cfg_.q_minibatch < n * T) {
@@ -196,6 +205,7 @@ void RldtTrainer::critic_round(const TrajectoryBatch& batch, double scale, Itera
     } else {
       m.critic_loss = critic_->update(batch.obs, batch.chunks, targets);
     }
+    guard_finite(m.critic_loss, "critic loss", itr_);
   }
 }
 
@@ -212,6 +222,7 @@ void RldtTrainer::actor_round(const TrajectoryBatch& batch, int64_t round, Itera
       states = states.index_select(0, torch::randperm(states.size(0), gen_, torch::kLong)
                                           .narrow(0, 0, cfg_.actor_max_states));
     auto st = updater_->update(states, grad_fn, gen_);
+    guard_finite(st.loss, "actor loss", itr_);
     m.actor_loss = st.loss;
     m.align = st.align;
     m.cons = st.cons;

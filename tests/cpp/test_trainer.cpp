@@ -118,6 +118,21 @@ TEST(Trainer, ConfigErrorsNameTheField) {
   }
 }
 
+TEST(Trainer, NonFiniteValuesStopTheRunNamingQuantityAndIteration) {
+  auto c = tiny_hopper();
+  c.critic.init_std = 1e20;  // Q values overflow float32 on the first forward pass
+  RldtTrainer tr(c);
+  tr.train_iteration();  // evaluation: no critic involved
+  try {
+    tr.train_iteration();
+    ADD_FAILURE() << "no NonFiniteError";
+  } catch (const NonFiniteError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("bootstrap Q value"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("iteration 1"), std::string::npos) << msg;
+  }
+}
+
 TEST(Trainer, LearnsInvertedPendulumFromScratch) {
   // Training from scratch (ALGORITHM.md §7's scratch settings, scaled down for 2 cores).
   RldtTrainerConfig c;

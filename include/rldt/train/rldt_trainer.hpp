@@ -8,6 +8,7 @@
 #include <functional>
 #include <limits>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,14 @@
 namespace rldt {
 
 class VecEnv;
+
+// Thrown by RldtTrainer::train_iteration when a loss, a Q value or an action is
+// not finite; the message names the quantity and the iteration. The trainer's
+// state is then not usable for further iterations.
+class NonFiniteError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
 
 // Exploration while collecting data (§5).
 struct ExplorationConfig {
@@ -92,7 +101,7 @@ class RldtTrainer {
   ~RldtTrainer();
 
   // One iteration of §6. Evaluation iterations (itr % val_freq == 0) roll out deterministically
-  // and update nothing.
+  // and update nothing. Throws NonFiniteError on a non-finite action, Q target or loss.
   IterationMetrics train_iteration();
 
   const RldtTrainerConfig& config() const { return cfg_; }
