@@ -51,10 +51,29 @@ DEMO_KEYS = {"pretrain_steps", "pretrain_batch", "contexts_per_iteration", "expl
              "max_iterations_to_reach", "hold_factor"}
 
 
-def load_config(path: str) -> dict:
+def apply_override(cfg: dict, item: str, path: str) -> None:
+    """`section.key=value` (value parsed as YAML) into the raw config mapping."""
+    if "=" not in item:
+        raise ConfigError(f"override '{item}' is not of the form key.sub=value")
+    key, value = item.split("=", 1)
+    node = cfg
+    parts = key.split(".")
+    for p in parts[:-1]:
+        if not isinstance(node.get(p), dict):
+            raise ConfigError(f"override '{item}': '{p}' is not a section of {path}")
+        node = node[p]
+    if parts[-1] not in node:
+        raise ConfigError(f"override '{item}': unknown key '{key}' in {path}")
+    node[parts[-1]] = yaml.safe_load(value)
+
+
+def load_config(path: str, overrides: list[str] | None = None) -> dict:
     """Reads and validates the demo config; errors name the file and the key."""
     with open(path) as f:
         cfg = yaml.safe_load(f)
+    for item in overrides or []:
+        if isinstance(cfg, dict):
+            apply_override(cfg, item, path)
     if not isinstance(cfg, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     unknown = set(cfg) - {"seed", "bandit", "policy", "critic", "actor", "demo"}
@@ -250,9 +269,11 @@ def main(argv=None) -> int:
     p.add_argument("--config", default=DEFAULT_CONFIG)
     p.add_argument("--out", default=os.path.join(ROOT, "outputs", "bandit"))
     p.add_argument("--seed", type=int, default=None, help="override the config's seed")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config entry, e.g. --set actor.svgd.q_norm=q_grad (repeatable)")
     args = p.parse_args(argv)
     try:
-        cfg = load_config(args.config)
+        cfg = load_config(args.config, args.set)
     except (OSError, ConfigError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

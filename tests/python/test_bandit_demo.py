@@ -51,6 +51,10 @@ def test_demo_config_errors_name_file_and_key(tmp_path):
     bad.write_text(base.replace("  q_norm: svgd", "  q_norm: bogus"))
     with pytest.raises(demo.ConfigError, match=r"bad\.yaml.*q_norm"):
         demo.load_config(str(bad))
+    with pytest.raises(demo.ConfigError, match="sigmaa"):
+        demo.load_config(str(REPO / "configs" / "bandit_demo.yaml"), ["bandit.sigmaa=1"])
+    cfg = demo.load_config(str(REPO / "configs" / "bandit_demo.yaml"), ["actor.svgd.q_norm=q_grad"])
+    assert cfg["_actor"].svgd.q_norm == "q_grad"
     bad.write_text(textwrap.dedent(base) + "\nextra: 1\n")
     with pytest.raises(demo.ConfigError, match="extra"):
         demo.load_config(str(bad))
