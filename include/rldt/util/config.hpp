@@ -1,0 +1,69 @@
+// Run configuration files (YAML) for the `rldt` command.
+//
+// A file maps 1:1 onto RldtTrainerConfig: keys equal the C++ field names, with nested sections
+//   policy:       FlowPolicyConfig        critic:  CriticConfig
+//   actor:        ActorUpdateConfig (with svgd: SvgdConfig inside)
+//   exploration:  ExplorationConfig       env_options: {option name: number}
+// plus one key the trainer struct does not hold:
+//   base_policy:  FlowPolicy file to fine-tune (used by `rldt finetune` and `rldt eval`).
+// Keys the trainer derives from the environment (policy.obs_dim, policy.action_dim,
+// critic.obs_dim, critic.action_dim, critic.act_steps) are not accepted.
+//
+// Every error is a ConfigError whose message starts with where the value came from (the file,
+// or the command-line override) and names the full key path, e.g.
+//   configs/x.yaml: key 'actor.svgd.q_norm': q_norm must be one of none, q_grad, svgd; got 'l2'
+// Unknown keys, wrong types (a string or a float for an integer, …) and values the configs'
+// validate() rejects are all reported before anything is built.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "rldt/train/rldt_trainer.hpp"
+#include "rldt/util/check.hpp"
+
+namespace rldt {
+
+class ConfigError : public ArgumentError {
+ public:
+  using ArgumentError::ArgumentError;
+};
+
+struct RunConfig {
+  RldtTrainerConfig trainer;
+  std::string base_policy;  // "" = none
+  // Bookkeeping (not written by to_yaml):
+  std::string source;                          // the file the config came from ("" if none)
+  std::map<std::string, std::string> origins;  // key path → "file F" / "override 'k=v'", for keys set explicitly
+};
+
+// Reads `path` onto the defaults, then applies each override "key.path=value" (value parsed as
+// a YAML scalar or flow list, e.g. "policy.mlp_dims=[64,64]") in order, then validates
+// (validate_run_config). Throws ConfigError.
+RunConfig load_run_config(const std::string& path, const std::vector<std::string>& overrides = {});
+
+// The same from YAML text; `source` names it in error messages. No validation.
+RunConfig parse_run_config(const std::string& yaml_text, const std::string& source);
+
+// Applies one "key.path=value" override to `cfg` (same checks as the file). No validation.
+void apply_override(RunConfig& cfg, const std::string& assignment);
+
+// Calls the validate() of every config struct and maps the first failure to its key path and
+// origin. With `check_env`, also checks that `env` names a task and that `env_options` are valid
+// for it (builds one environment: milliseconds).
+void validate_run_config(const RunConfig& cfg, bool check_env = true);
+
+// YAML text that loads back (parse_run_config) to an identical config: every field, doubles
+// written with round-trip precision. `header` lines are written first as comments.
+std::string to_yaml(const RunConfig& cfg, const std::string& header = "");
+std::string to_yaml(const RldtTrainerConfig& cfg, const std::string& header = "");
+
+// The value of one key as YAML text ("[64, 64]", "0.001", "relu"). Throws ConfigError for an
+// unknown key path.
+std::string config_value_text(const RunConfig& cfg, const std::string& key_path);
+
+// Every key path a file may hold, in file order (for documentation and tests).
+std::vector<std::string> config_key_paths();
+
+}  // namespace rldt

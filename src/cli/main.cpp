@@ -1,0 +1,329 @@
+// The `rldt` command:
+//   rldt scratch  --config F [--out RUN_DIR] [--force] [key.path=value ...]
+//   rldt finetune --config F [--out RUN_DIR] [--force] [key.path=value ...]
+//   rldt eval     --config F [--policy FILE] [--iterations N] [--out RUN_DIR] [--force] [key.path=value ...]
+// Plots: `python3 -m rldt.plot RUN_DIR... --out FILE` (python/rldt/plot.py).
+//
+// Exit codes: 0 done, 2 bad usage or config (nothing was run), 1 failure while running,
+// 128+signal when SIGINT/SIGTERM stopped the run after a completed iteration.
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
+#include "rldt/algo/flow_policy.hpp"
+#include "rldt/envs/make_env.hpp"
+#include "rldt/train/rldt_trainer.hpp"
+#include "rldt/util/config.hpp"
+#include "rldt/util/serialize.hpp"
+#include "run_log.hpp"
+
+namespace fs = std::filesystem;
+using namespace rldt;
+
+namespace {
+
+constexpr int kOk = 0, kFailure = 1, kUsage = 2;
+
+// Thrown for problems the user must fix before anything runs (exit code 2).
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// ---------------------------------------------------------------------------
+// SIGINT / SIGTERM: the first one asks the loop to stop after the current iteration; a second
+// one stops the process at once.
+// ---------------------------------------------------------------------------
+volatile std::sig_atomic_t g_stop_signal = 0;
+
+extern "C" void on_stop_signal(int sig) {
+  if (g_stop_signal != 0) std::_Exit(128 + sig);
+  g_stop_signal = sig;
+  const char msg[] = "\nrldt: stop requested; finishing the current iteration (send the signal again to stop now)\n";
+  ssize_t ignored = write(STDERR_FILENO, msg, sizeof msg - 1);
+  (void)ignored;
+}
+
+void install_stop_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+// ---------------------------------------------------------------------------
+// Arguments
+// ---------------------------------------------------------------------------
+struct Args {
+  std::string command;  // scratch | finetune | eval
+  std::string config;
+  std::string out;
+  bool force = false;
+  std::vector<std::string> overrides;
+  std::string policy;      // eval: policy file (else base_policy)
+  int64_t iterations = 1;  // eval: deterministic rollout iterations
+};
+
+// "configs/gym/hopper/finetune-cpu.yaml" → "hopper-finetune-cpu"
+std::string config_name(const std::string& path) {
+  const fs::path p(path);
+  const std::string parent = p.parent_path().filename().string();
+  const std::string stem = p.stem().string();
+  return (parent.empty() || parent == "." || parent == "..") ? stem : parent + "-" + stem;
+}
+
+std::string now_iso8601() {
+  const std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S%z", std::localtime(&t));
+  return buf;
+}
+
+// ---------------------------------------------------------------------------
+// Set-up steps (all errors here are UsageError/ConfigError: exit code 2)
+// ---------------------------------------------------------------------------
+
+// Loads the policy file named by `path` (the config's base_policy or --policy) and makes the
+// config's policy section describe it. Keys the config sets explicitly must agree with the file.
+std::shared_ptr<FlowPolicy> load_policy(RunConfig& cfg, const std::string& path, const std::string& named_by) {
+  if (path.empty())
+    throw UsageError(cfg.source + ": key 'base_policy': " + named_by +
+                     " needs a pretrained FlowPolicy file; set base_policy in the config or pass base_policy=FILE "
+                     "(there is no pretrain command yet: any file written by FlowPolicy::save works, e.g. the "
+                     "policy.pt of an `rldt scratch` run)");
+  if (!fs::is_regular_file(path))
+    throw UsageError(cfg.source + ": key 'base_policy': the policy file '" + path + "' does not exist" +
+                     (fs::path(path).is_relative() ? " (relative to " + fs::current_path().string() + ")" : ""));
+  std::shared_ptr<FlowPolicy> policy;
+  try {
+    policy = std::make_shared<FlowPolicy>(FlowPolicy::load(path));
+  } catch (const std::exception& e) {
+    throw UsageError(cfg.source + ": key 'base_policy': cannot load '" + path + "': " + error_message(e));
+  }
+  RunConfig adopted = cfg;
+  adopted.trainer.policy = policy->config();
+  for (const auto& [key, origin] : cfg.origins) {
+    if (key.rfind("policy.", 0) != 0) continue;
+    const std::string mine = config_value_text(cfg, key), file = config_value_text(adopted, key);
+    if (mine != file)
+      throw UsageError(origin + ": key '" + key + "': the config says " + mine + " but the policy file '" + path +
+                       "' has " + file + "; make them agree or remove the key");
+  }
+  adopted.base_policy = fs::absolute(path).string();
+  validate_run_config(adopted, /*check_env=*/false);  // cross-field rules with the file's architecture
+  cfg = std::move(adopted);
+  return policy;
+}
+
+// The run folder: refuses to reuse a non-empty one unless --force (which removes only the files
+// a run writes).
+void prepare_run_dir(const fs::path& dir, bool force) {
+  static const char* const kRunFiles[] = {"config.yaml", "run.json", "metrics.csv", "metrics.jsonl", "policy.pt"};
+  if (fs::exists(dir) && !fs::is_directory(dir)) throw UsageError("--out: '" + dir.string() + "' is a file, not a folder");
+  if (fs::exists(dir) && !fs::is_empty(dir)) {
+    if (!force)
+      throw UsageError("the run folder '" + dir.string() +
+                       "' already exists and is not empty; pass --force to overwrite it or choose another --out");
+    for (const char* f : kRunFiles) fs::remove(dir / f);
+  }
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw UsageError("--out: cannot create the run folder '" + dir.string() + "': " + ec.message());
+}
+
+void write_text(const fs::path& path, const std::string& text) {
+  std::ofstream f(path, std::ios::trunc);
+  f << text;
+  if (!f) throw std::runtime_error("cannot write " + path.string());
+}
+
+// ---------------------------------------------------------------------------
+// Commands
+// ---------------------------------------------------------------------------
+
+struct RunRecord {
+  nlohmann::ordered_json json;
+  fs::path path;
+  void status(const std::string& s) {
+    json["status"] = s;
+    json["finished"] = now_iso8601();
+    write_text(path, json.dump(2) + "\n");
+  }
+};
+
+int train_or_eval(const Args& a) {
+  // 1. Config and policy: everything that can be wrong in the input is found here (exit 2).
+  RunConfig cfg = load_run_config(a.config, a.overrides);
+  const bool eval = a.command == "eval";
+  std::shared_ptr<FlowPolicy> policy;
+  if (a.command == "scratch") {
+    if (!cfg.base_policy.empty())
+      throw UsageError(cfg.origins.count("base_policy") ? cfg.origins.at("base_policy") + ": key 'base_policy': is set, "
+                                                          "but `rldt scratch` trains a new policy; use `rldt finetune`"
+                                                        : "base_policy is set; use `rldt finetune`");
+  } else {
+    const std::string path = eval && !a.policy.empty() ? a.policy : cfg.base_policy;
+    policy = load_policy(cfg, path, eval ? "`rldt eval` (--policy FILE or base_policy)" : "`rldt finetune`");
+  }
+  int64_t iterations = cfg.trainer.n_train_itr;
+  if (eval) {
+    if (a.iterations < 1) throw UsageError("--iterations must be >= 1, got " + std::to_string(a.iterations));
+    iterations = a.iterations;
+    cfg.trainer.val_freq = 1;  // every iteration is a deterministic evaluation
+    // Long enough for every env to finish at least one whole episode.
+    const int64_t max_steps = make_env(cfg.trainer.env, cfg.trainer.env_options)->spec().max_episode_steps;
+    const int64_t needed = (max_steps + cfg.trainer.act_steps - 1) / cfg.trainer.act_steps;
+    if (cfg.trainer.n_steps < needed) {
+      std::cout << "eval: n_steps " << cfg.trainer.n_steps << " -> " << needed << " so that every env finishes an episode ("
+                << max_steps << " steps)\n";
+      cfg.trainer.n_steps = needed;
+    }
+  }
+
+  // 2. The run folder (eval writes one only with --out).
+  fs::path dir;
+  if (!eval || !a.out.empty()) {
+    dir = a.out.empty() ? fs::path("runs") / (config_name(a.config) + "-seed" + std::to_string(cfg.trainer.seed))
+                        : fs::path(a.out);
+    prepare_run_dir(dir, a.force);
+  }
+
+  // 3. The trainer (builds envs and networks; a mismatch found here is still a config error).
+  std::unique_ptr<RldtTrainer> trainer;
+  try {
+    trainer = std::make_unique<RldtTrainer>(cfg.trainer, policy);
+  } catch (const ArgumentError& e) {
+    throw UsageError(a.config + ": " + error_message(e));
+  }
+
+  std::unique_ptr<cli::MetricsLog> log;
+  RunRecord record;
+  if (!dir.empty()) {
+    cfg.trainer = trainer->config();  // with what the trainer derived (policy dims from the env)
+    write_text(dir / "config.yaml", to_yaml(cfg, "Resolved config of this run (rldt " + a.command + ", " + now_iso8601() +
+                                                     ").\nLoads back with: rldt " + a.command + " --config " +
+                                                     (dir / "config.yaml").string()));
+    record.path = dir / "run.json";
+    record.json = {{"command", a.command},          {"config", a.config},   {"config_name", config_name(a.config)},
+                   {"overrides", a.overrides},      {"seed", cfg.trainer.seed}, {"base_policy", cfg.base_policy},
+                   {"started", now_iso8601()},      {"status", "running"}};
+    write_text(record.path, record.json.dump(2) + "\n");
+    log = std::make_unique<cli::MetricsLog>(dir.string());
+    std::cout << "run folder: " << dir.string() << "\n";
+  }
+
+  // 4. The loop.
+  install_stop_handlers();
+  cli::Progress progress(iterations);
+  const auto t_start = std::chrono::steady_clock::now();
+  double eval_return_sum = 0;
+  int64_t eval_episodes = 0;
+  int64_t itr = 0;
+  for (; itr < iterations; ++itr) {
+    const auto t0 = std::chrono::steady_clock::now();
+    IterationMetrics m;
+    try {
+      m = trainer->train_iteration();
+    } catch (const std::exception& e) {
+      std::cerr << "rldt: error in iteration " << itr << ": " << error_message(e) << "\n";
+      if (!dir.empty()) record.status("failed in iteration " + std::to_string(itr) + ": " + error_message(e));
+      return kFailure;
+    }
+    const auto t1 = std::chrono::steady_clock::now();
+    const double seconds = std::chrono::duration<double>(t1 - t0).count();
+    const double wall = std::chrono::duration<double>(t1 - t_start).count();
+    if (log) log->write(m, seconds, wall);
+    std::cout << progress.line(m, seconds, wall) << std::endl;
+    if (m.eval && m.episodes > 0) {
+      eval_return_sum += m.episode_return * static_cast<double>(m.episodes);
+      eval_episodes += m.episodes;
+    }
+    const std::string bad = cli::first_non_finite(m, trainer->config());
+    if (!bad.empty()) {
+      std::cerr << "rldt: stopping: " << bad << " is not finite in iteration " << m.iteration
+                << " (lower critic.lr / actor.lr, or check the rewards); the policy is not saved\n";
+      if (!dir.empty()) record.status("stopped: " + bad + " not finite in iteration " + std::to_string(m.iteration));
+      return kFailure;
+    }
+    if (g_stop_signal != 0) {
+      ++itr;
+      break;
+    }
+  }
+
+  // 5. Results.
+  if (eval) {
+    if (eval_episodes == 0) {
+      std::cerr << "rldt: no episode finished during evaluation\n";
+      return kFailure;
+    }
+    std::cout << "eval: mean return " << eval_return_sum / static_cast<double>(eval_episodes) << " over "
+              << eval_episodes << " episodes (deterministic)\n";
+  }
+  if (!dir.empty() && !eval) {
+    trainer->policy().save((dir / "policy.pt").string());
+    std::cout << "policy saved to " << (dir / "policy.pt").string() << "\n";
+  }
+  if (g_stop_signal != 0) {
+    const int sig = g_stop_signal;
+    std::cerr << "rldt: stopped by " << (sig == SIGINT ? "SIGINT" : "SIGTERM") << " after iteration " << itr - 1
+              << " of " << iterations << (dir.empty() ? "" : "; metrics and policy are in " + dir.string()) << "\n";
+    if (!dir.empty()) record.status("interrupted after iteration " + std::to_string(itr - 1));
+    return 128 + sig;
+  }
+  if (!dir.empty()) record.status("completed");
+  return kOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"rldt: Reinforcement Learning with Density Transport (runs from YAML configs).\n"
+               "Plot runs with: python3 -m rldt.plot RUN_DIR... --out FILE"};
+  app.require_subcommand(1);
+  Args a;
+  auto add_run_options = [&a](CLI::App* sub) {
+    sub->add_option("--config,-c", a.config, "YAML config file (configs/...)")->required();
+    sub->add_option("--out,-o", a.out, "run folder (default runs/<config name>-seed<seed>)");
+    sub->add_flag("--force", a.force, "overwrite the files of an existing run folder");
+    sub->add_option("overrides", a.overrides, "config overrides key.path=value, e.g. actor.svgd.svgd_temp=0.01");
+  };
+  auto* scratch = app.add_subcommand("scratch", "train a new policy from scratch");
+  auto* finetune = app.add_subcommand("finetune", "fine-tune the pretrained policy named by base_policy");
+  auto* eval = app.add_subcommand("eval", "deterministic rollouts of a policy; prints the mean return");
+  for (auto* sub : {scratch, finetune, eval}) add_run_options(sub);
+  eval->add_option("--policy,-p", a.policy, "policy file (default: the config's base_policy)");
+  eval->add_option("--iterations,-n", a.iterations, "evaluation iterations of n_envs x n_steps chunk steps")
+      ->capture_default_str();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? kOk : kUsage;
+  }
+  a.command = app.get_subcommands().front()->get_name();
+  try {
+    return train_or_eval(a);
+  } catch (const ConfigError& e) {
+    std::cerr << "rldt: config error: " << e.what() << "\n";
+  } catch (const UsageError& e) {
+    std::cerr << "rldt: " << e.what() << "\n";
+  } catch (const std::exception& e) {
+    std::cerr << "rldt: error: " << error_message(e) << "\n";
+    return kFailure;
+  }
+  return kUsage;
+}

@@ -1,0 +1,156 @@
+#include "run_log.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <utility>
+#include <vector>
+
+namespace rldt::cli {
+
+namespace {
+
+// One column: its name and its value in a row (numbers as double; integers stay exact).
+struct Column {
+  const char* name;
+  double value;
+  bool integer;
+};
+
+std::vector<Column> columns(const IterationMetrics& m, double iteration_seconds, double wall_seconds) {
+  return {
+      {"iteration", static_cast<double>(m.iteration), true},
+      {"eval", m.eval ? 1.0 : 0.0, true},
+      {"env_steps", static_cast<double>(m.env_steps), true},
+      {"episode_return", m.episode_return, false},
+      {"episode_length", m.episode_length, false},
+      {"episodes", static_cast<double>(m.episodes), true},
+      {"reward_per_step", m.reward_per_step, false},
+      {"critic_loss", m.critic_loss, false},
+      {"actor_loss", m.actor_loss, false},
+      {"align", m.align, false},
+      {"cons", m.cons, false},
+      {"ref", m.ref, false},
+      {"grad_norm", m.grad_norm, false},
+      {"particle_distance", m.particle_distance, false},
+      {"reward_scale", m.reward_scale, false},
+      {"seconds_rollout", m.seconds_rollout, false},
+      {"seconds_critic", m.seconds_critic, false},
+      {"seconds_actor", m.seconds_actor, false},
+      {"seconds_iteration", iteration_seconds, false},
+      {"seconds_wall", wall_seconds, false},
+  };
+}
+
+std::string csv_cell(const Column& c) {
+  if (!std::isfinite(c.value)) return "";
+  char buf[40];
+  if (c.integer)
+    std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(c.value));
+  else
+    std::snprintf(buf, sizeof buf, "%.9g", c.value);
+  return buf;
+}
+
+// 1234567 → "1,234,567"
+std::string thousands(int64_t n) {
+  std::string s = std::to_string(n < 0 ? -n : n), out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (i > 0 && (s.size() - i) % 3 == 0) out += ',';
+    out += s[i];
+  }
+  return (n < 0 ? "-" : "") + out;
+}
+
+std::string num(double x, const char* fmt = "%.4g") {
+  if (!std::isfinite(x)) return std::isnan(x) ? "-" : (x > 0 ? "inf" : "-inf");
+  char buf[40];
+  std::snprintf(buf, sizeof buf, fmt, x);
+  return buf;
+}
+
+}  // namespace
+
+MetricsLog::MetricsLog(const std::string& dir) : csv_path_(dir + "/metrics.csv"), jsonl_path_(dir + "/metrics.jsonl") {
+  csv_.open(csv_path_, std::ios::trunc);
+  if (!csv_) throw std::runtime_error("cannot write " + csv_path_);
+  jsonl_.open(jsonl_path_, std::ios::trunc);
+  if (!jsonl_) throw std::runtime_error("cannot write " + jsonl_path_);
+  const auto header = columns(IterationMetrics{}, 0, 0);
+  for (size_t i = 0; i < header.size(); ++i) csv_ << (i ? "," : "") << header[i].name;
+  csv_ << "\n" << std::flush;
+}
+
+void MetricsLog::write(const IterationMetrics& m, double iteration_seconds, double wall_seconds) {
+  const auto row = columns(m, iteration_seconds, wall_seconds);
+  nlohmann::ordered_json j;
+  for (size_t i = 0; i < row.size(); ++i) {
+    const auto& c = row[i];
+    csv_ << (i ? "," : "") << csv_cell(c);
+    if (!std::isfinite(c.value))
+      j[c.name] = nullptr;
+    else if (c.integer)
+      j[c.name] = static_cast<int64_t>(c.value);
+    else
+      j[c.name] = c.value;
+  }
+  j["eval"] = m.eval;  // a JSON boolean
+  csv_ << "\n" << std::flush;
+  jsonl_ << j.dump() << "\n" << std::flush;
+  if (!csv_ || !jsonl_) throw std::runtime_error("writing " + csv_path_ + " or " + jsonl_path_ + " failed");
+}
+
+std::string Progress::line(const IterationMetrics& m, double iteration_seconds, double wall_seconds) {
+  const int64_t steps = m.env_steps - last_env_steps_;
+  last_env_steps_ = m.env_steps;
+  if (m.eval) {
+    last_eval_return_ = m.episode_return;
+    last_eval_itr_ = m.iteration;
+  }
+  const int64_t done = m.iteration + 1;
+  std::string s = "[" + std::to_string(done) + "/" + std::to_string(total_) + "] itr " + std::to_string(m.iteration) +
+                  (m.eval ? " eval " : "      ");
+  s += "| env steps " + thousands(m.env_steps);
+  s += " | " + thousands(static_cast<int64_t>(iteration_seconds > 0 ? steps / iteration_seconds : 0)) + " steps/s";
+  s += " | return " + num(m.episode_return, "%.1f");
+  s += " | eval " + (last_eval_itr_ >= 0 ? num(last_eval_return_, "%.1f") + " (itr " + std::to_string(last_eval_itr_) + ")"
+                                         : std::string("-"));
+  if (!m.eval) s += " | critic " + num(m.critic_loss) + " | actor " + num(m.actor_loss);
+  const double per_itr = wall_seconds / static_cast<double>(done);
+  s += " | " + num(iteration_seconds, "%.1f") + " s/itr | ETA " +
+       format_duration(per_itr * static_cast<double>(total_ - done));
+  return s;
+}
+
+std::string first_non_finite(const IterationMetrics& m, const RldtTrainerConfig& cfg) {
+  if (m.eval) return "";
+  std::vector<std::pair<const char*, double>> checks = {{"critic_loss", m.critic_loss},
+                                                        {"reward_scale", m.reward_scale}};
+  const bool actor_ran = m.iteration > cfg.n_critic_warmup_itr && cfg.policy_update_steps / cfg.q_repeat > 0;
+  if (actor_ran) {
+    checks.insert(checks.end(), {{"actor_loss", m.actor_loss},
+                                 {"align", m.align},
+                                 {"cons", m.cons},
+                                 {"ref", m.ref},
+                                 {"grad_norm (critic action gradient)", m.grad_norm}});
+  }
+  for (const auto& [name, value] : checks)
+    if (!std::isfinite(value)) return name;
+  return "";
+}
+
+std::string format_duration(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return "-";
+  const auto s = static_cast<int64_t>(std::llround(seconds));
+  char buf[40];
+  if (s >= 3600)
+    std::snprintf(buf, sizeof buf, "%lldh%02lldm", static_cast<long long>(s / 3600), static_cast<long long>(s % 3600 / 60));
+  else if (s >= 60)
+    std::snprintf(buf, sizeof buf, "%lldm%02llds", static_cast<long long>(s / 60), static_cast<long long>(s % 60));
+  else
+    std::snprintf(buf, sizeof buf, "%llds", static_cast<long long>(s));
+  return buf;
+}
+
+}  // namespace rldt::cli

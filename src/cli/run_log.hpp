@@ -1,0 +1,48 @@
+// What a run writes while it trains: one row per iteration in metrics.csv and metrics.jsonl,
+// and a one-line progress report on the terminal.
+#pragma once
+
+#include <fstream>
+#include <limits>
+#include <string>
+
+#include "rldt/train/rldt_trainer.hpp"
+
+namespace rldt::cli {
+
+// Columns of metrics.csv (and keys of metrics.jsonl), in order. Non-finite values are written
+// as empty CSV cells and JSON nulls (e.g. the return of an iteration where no episode ended).
+class MetricsLog {
+ public:
+  // Creates (truncates) dir/metrics.csv and dir/metrics.jsonl. Throws std::runtime_error naming
+  // the file if either cannot be opened.
+  explicit MetricsLog(const std::string& dir);
+  // Appends one row and flushes both files. `wall_seconds`: time since the run started.
+  void write(const IterationMetrics& m, double iteration_seconds, double wall_seconds);
+
+ private:
+  std::ofstream csv_, jsonl_;
+  std::string csv_path_, jsonl_path_;
+};
+
+// "[4/41] itr 3 | env steps 2,400 | 1,850 steps/s | eval return 95.3 (itr 0) | critic 0.0123 | ..."
+class Progress {
+ public:
+  explicit Progress(int64_t total_iterations) : total_(total_iterations) {}
+  std::string line(const IterationMetrics& m, double iteration_seconds, double wall_seconds);
+
+ private:
+  int64_t total_;
+  int64_t last_env_steps_ = 0;
+  double last_eval_return_ = std::numeric_limits<double>::quiet_NaN();
+  int64_t last_eval_itr_ = -1;
+};
+
+// The first non-finite loss of a training iteration ("critic_loss", …), or "" if all are finite.
+// Losses that the iteration does not compute (the actor's during critic warm-up) are skipped.
+std::string first_non_finite(const IterationMetrics& m, const RldtTrainerConfig& cfg);
+
+// "1h02m", "3m05s", "12s".
+std::string format_duration(double seconds);
+
+}  // namespace rldt::cli

@@ -1,0 +1,42 @@
+# Runs the rldt command once and checks its exit code, its output and the files it writes.
+#   cmake -DCLI=<rldt> -DARGS="scratch|--config|F|..." -DEXPECT_RC=<n>
+#         [-DEXPECT_OUTPUT=<regex>] [-DEXPECT_FILES="<path>|..."] [-DEXPECT_ROWS=<csv>:<rows>]
+#         [-DREMOVE_DIR=<dir>] [-DPREPARE_DIR=<dir>] -P run_cli.cmake
+# Arguments are separated by "|" (ctest would split ";"). REMOVE_DIR is deleted before the
+# run; PREPARE_DIR is created with a file "keep.txt" in it (which must survive the run).
+string(REPLACE "|" ";" args "${ARGS}")
+if(REMOVE_DIR)
+  file(REMOVE_RECURSE "${REMOVE_DIR}")
+endif()
+if(PREPARE_DIR)
+  file(WRITE "${PREPARE_DIR}/keep.txt" "not a run\n")
+endif()
+execute_process(COMMAND "${CLI}" ${args} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+set(all "${out}${err}")
+message(STATUS "rldt ${args}\n--- exit code ${rc}; output:\n${all}---")
+if(NOT rc STREQUAL "${EXPECT_RC}")
+  message(FATAL_ERROR "exit code ${rc}, expected ${EXPECT_RC}")
+endif()
+if(NOT "${EXPECT_OUTPUT}" STREQUAL "" AND NOT all MATCHES "${EXPECT_OUTPUT}")
+  message(FATAL_ERROR "the output does not match the regex '${EXPECT_OUTPUT}'")
+endif()
+if(EXPECT_FILES)
+  string(REPLACE "|" ";" files "${EXPECT_FILES}")
+  foreach(f IN LISTS files)
+    if(NOT EXISTS "${f}")
+      message(FATAL_ERROR "expected file missing: ${f}")
+    endif()
+  endforeach()
+endif()
+if(EXPECT_ROWS)
+  string(REGEX MATCH "^(.*):([0-9]+)$" _ "${EXPECT_ROWS}")
+  file(STRINGS "${CMAKE_MATCH_1}" lines)
+  list(LENGTH lines n)
+  math(EXPR rows "${n} - 1")  # minus the header
+  if(NOT rows EQUAL CMAKE_MATCH_2)
+    message(FATAL_ERROR "${CMAKE_MATCH_1} has ${rows} rows, expected ${CMAKE_MATCH_2}")
+  endif()
+endif()
+if(PREPARE_DIR AND NOT EXISTS "${PREPARE_DIR}/keep.txt")
+  message(FATAL_ERROR "the existing run folder was modified")
+endif()
