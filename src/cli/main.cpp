@@ -25,7 +25,7 @@
 #include "rldt/algo/flow_policy.hpp"
 #include "rldt/envs/make_env.hpp"
 #include "rldt/train/rldt_trainer.hpp"
-#include "rldt/util/config.hpp"
+#include "rldt/train/config_io.hpp"
 #include "rldt/util/serialize.hpp"
 #include "run_log.hpp"
 

@@ -1,4 +1,4 @@
-// YAML run configs (include/rldt/util/config.hpp): round trip, every class of error (each
+// YAML run configs (include/rldt/train/config_io.hpp): round trip, every class of error (each
 // naming the key path and the file or override), overrides, and the shipped configs.
 #include <gtest/gtest.h>
 
@@ -6,7 +6,7 @@
 #include <fstream>
 #include <string>
 
-#include "rldt/util/config.hpp"
+#include "rldt/train/config_io.hpp"
 
 using namespace rldt;
 

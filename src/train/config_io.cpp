@@ -1,4 +1,4 @@
-#include "rldt/util/config.hpp"
+#include "rldt/train/config_io.hpp"
 
 #include <yaml-cpp/yaml.h>
 
