@@ -296,3 +296,33 @@ def test_from_gym_with_gymnasium_env():
     obs, rew, term, trunc, info = env.step(np.zeros((2, 1)))
     assert obs.shape == (2, 3) and rew.shape == (2,)
     assert isinstance(env.single_action_space, gym.spaces.Box)
+
+
+def test_concurrent_use_raises_instead_of_racing():
+    import threading
+
+    env = envs.make("Humanoid-v5", num_envs=32, num_threads=1)
+    env.reset(seed=0)
+    zeros = np.zeros((32, 17))
+    stop, errors = threading.Event(), []
+
+    def worker():
+        while not stop.is_set():
+            try:
+                env.step(zeros)  # releases the GIL for the whole pool step
+            except RuntimeError as e:  # either thread may be the one that finds the env busy
+                errors.append(str(e))
+
+    t = threading.Thread(target=worker)
+    t.start()
+    try:
+        for _ in range(200):
+            try:
+                env.step(zeros)
+            except RuntimeError as e:
+                errors.append(str(e))
+                break
+    finally:
+        stop.set()
+        t.join()
+    assert errors and "in use by another thread" in errors[0]
