@@ -26,6 +26,8 @@ from ._core import (
     td_lambda_targets,
 )
 
+from . import envs  # noqa: E402  (native MuJoCo tasks with Gymnasium's vector API)
+
 __version__ = "0.1.0"  # keep equal to project(rldt VERSION ...) in CMakeLists.txt
 
 __all__ = [
@@ -46,5 +48,6 @@ __all__ = [
     "nstep_targets",
     "svgd_direction",
     "td_lambda_targets",
+    "envs",
     "__version__",
 ]

@@ -38,10 +38,16 @@ MujocoEnv& VecEnv::env(int i) {
   return *envs_[i];
 }
 
-const VecStep& VecEnv::reset(uint64_t seed) {
+const VecStep& VecEnv::reset(uint64_t seed) { return reset_all(seed); }
+
+const VecStep& VecEnv::reset() { return reset_all(std::nullopt); }
+
+const VecStep& VecEnv::reset_all(std::optional<uint64_t> seed) {
   const int od = obs_dim();
   pool_.parallel_for(num_envs(), [&](int i) {
-    out_.info[i] = envs_[i]->reset_into(seed + static_cast<uint64_t>(i), Span<double>(&out_.obs[i * od], od));
+    std::optional<uint64_t> s;
+    if (seed) s = *seed + static_cast<uint64_t>(i);
+    out_.info[i] = envs_[i]->reset_into(s, Span<double>(&out_.obs[i * od], od));
   });
   std::fill(out_.reward.begin(), out_.reward.end(), 0.0);
   std::fill(out_.terminated.begin(), out_.terminated.end(), 0);

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,9 @@ class VecEnv {
 
   // Resets all envs, env i with seed + i. Fills obs [N, obs_dim] and info; other fields zero.
   const VecStep& reset(uint64_t seed);
+  // Resets all envs without reseeding: each env continues its own generator stream (Gymnasium's
+  // reset(seed=None)). Fills obs and info like reset(seed).
+  const VecStep& reset();
 
   // Steps env i with actions[i * act_dim .. (i + 1) * act_dim); actions: [N, act_dim].
   // Throws EnvError naming the env index and entry on a wrong size or non-finite entry; nothing
@@ -61,6 +65,7 @@ class VecEnv {
   const VecStep& step_chunk(Span<const double> actions, int chunk_len, int act_steps);
 
  private:
+  const VecStep& reset_all(std::optional<uint64_t> seed);
   void validate(Span<const double> actions, int chunk_len, int rows) const;
   void run_env(int i, const double* actions, int chunk_len, int act_steps);
 
