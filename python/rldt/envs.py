@@ -47,10 +47,7 @@ native envs step; a conflicting call raises RuntimeError).
 from __future__ import annotations
 
 import builtins
-import importlib.machinery
-import importlib.util
 import os
-import sys
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -61,21 +58,7 @@ __all__ = ["Box", "VecEnv", "FromGym", "make", "from_gym", "list", "option_names
            "save_png", "save_frames"]
 
 
-def _load_native():
-    # python/src/envs.cpp defines its own module init (PyInit__envs) inside _core's shared object;
-    # CPython finds it by the last component of the module name.
-    name = __name__.rsplit(".", 1)[0] + "._envs"
-    if name in sys.modules:
-        return sys.modules[name]
-    loader = importlib.machinery.ExtensionFileLoader(name, _core.__file__)
-    spec = importlib.util.spec_from_file_location(name, _core.__file__, loader=loader)
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    sys.modules[name] = module
-    return module
-
-
-_native = _load_native()
+_native = _core._envs  # python/src/envs.cpp
 
 
 # ---------------------------------------------------------------------------------------------

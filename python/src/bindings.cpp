@@ -285,4 +285,6 @@ RuntimeError instead of racing.)doc";
   bind_critic(m);
   bind_actor(m);
   bind_trainer(m);
+  auto envs = m.def_submodule("_envs");
+  bind_envs(envs);
 }

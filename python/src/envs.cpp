@@ -4,9 +4,7 @@
 // GIL released, and the results are copied into new numpy arrays (observations float32 or float64,
 // rewards float64, flags bool). The Gymnasium-style vector API is assembled in rldt/envs.py.
 //
-// This file defines its own module init (PyInit__envs) inside the _core shared object, so it needs
-// no registration in bindings.cpp; rldt/envs.py loads it from _core's file under the name
-// "rldt._envs" (CPython looks the init function up by the module name's last component).
+// Registered as the submodule rldt._core._envs (bind_envs, called from bindings.cpp).
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -271,7 +269,8 @@ class PyVecEnv {
 
 }  // namespace
 
-PYBIND11_MODULE(_envs, m) {
+namespace rldt_py {
+void bind_envs(py::module_& m) {
   m.doc() = "Native MuJoCo environments (rldt_envs); use rldt.envs, which wraps this module.";
 
   m.def("names", &rldt::env_names, "Task ids.");
@@ -302,3 +301,4 @@ PYBIND11_MODULE(_envs, m) {
       .def("render", &PyVecEnv::render, py::arg("index"), py::arg("width"), py::arg("height"), py::arg("camera"))
       .def("close", &PyVecEnv::close);
 }
+}  // namespace rldt_py
