@@ -188,20 +188,31 @@ void RldtTrainer::critic_round(const TrajectoryBatch& batch, double scale, Itera
     auto next = batch.next_obs.reshape({n * T, O}).repeat_interleave(S, 0);
     boot = policy_->act(next, gen_).view({n * T, S, H, d});
   }
-  auto next_flat = batch.next_obs.reshape({n * T, O});
   auto rewards = batch.rewards * scale;
   const int64_t steps = cfg_.q_update_steps / cfg_.q_repeat;
+  const bool minibatch = cfg_.q_minibatch > 0 && cfg_.q_minibatch < n * T;
   for (int64_t s = 0; s < steps; ++s) {
-    auto V = critic_->bootstrap_value(next_flat, boot).view({n, T});
-    guard_finite(V.sum().item<double>(), "bootstrap Q value", itr_);
-    auto targets = td_lambda_targets(rewards, V, batch.terminated, batch.truncated, cfg_.gamma, cfg_.td_lambda,
-                                     cfg_.bootstrap_truncated);
-    if (cfg_.q_minibatch > 0 && cfg_.q_minibatch < n * T) {
-      // The same random time steps in every trajectory keep the per-member trajectory split.
+    // Time steps this critic step trains on: all, or the same random ones in every trajectory
+    // (which keeps the per-member trajectory split).
+    torch::Tensor tidx;
+    if (minibatch) {
       const int64_t per = std::max<int64_t>(1, cfg_.q_minibatch / n);
-      auto tidx = torch::randperm(T, gen_, torch::kLong).narrow(0, 0, std::min(per, T));
+      tidx = torch::randperm(T, gen_, torch::kLong).narrow(0, 0, std::min(per, T));
+    }
+    // With λ = 0 each target needs only its own bootstrap value: evaluate the target nets on the
+    // selected steps alone. λ > 0 chains through the whole segment.
+    const bool subset = minibatch && cfg_.td_lambda == 0.0;
+    const auto cols = [&](const torch::Tensor& x) { return subset ? x.index_select(1, tidx) : x; };
+    const int64_t Tv = subset ? tidx.size(0) : T;
+    auto V = critic_->bootstrap_value(cols(batch.next_obs).reshape({n * Tv, O}),
+                                      cols(boot.view({n, T, S, H, d})).reshape({n * Tv, S, H, d}))
+                 .view({n, Tv});
+    guard_finite(V.sum().item<double>(), "bootstrap Q value", itr_);
+    auto targets = td_lambda_targets(cols(rewards), V, cols(batch.terminated), cols(batch.truncated), cfg_.gamma,
+                                     cfg_.td_lambda, cfg_.bootstrap_truncated);
+    if (minibatch) {
       m.critic_loss = critic_->update(batch.obs.index_select(1, tidx), batch.chunks.index_select(1, tidx),
-                                      targets.index_select(1, tidx));
+                                      subset ? targets : targets.index_select(1, tidx));
     } else {
       m.critic_loss = critic_->update(batch.obs, batch.chunks, targets);
     }
@@ -209,7 +220,7 @@ void RldtTrainer::critic_round(const TrajectoryBatch& batch, double scale, Itera
   }
 }
 
-void RldtTrainer::actor_round(const TrajectoryBatch& batch, int64_t round, IterationMetrics& m) {
+void RldtTrainer::actor_round(const TrajectoryBatch& batch, IterationMetrics& m) {
   const int64_t P = cfg_.actor.n_particles, O = batch.obs.size(2);
   ActionGradFn grad_fn = [this](const torch::Tensor& o, const torch::Tensor& a) { return critic_->action_grad(o, a); };
   const int64_t steps = cfg_.policy_update_steps / cfg_.q_repeat;
@@ -230,7 +241,6 @@ void RldtTrainer::actor_round(const TrajectoryBatch& batch, int64_t round, Itera
     m.grad_norm = st.svgd.grad_norm;
     m.particle_distance = st.svgd.particle_distance;
   }
-  (void)round;
 }
 
 IterationMetrics RldtTrainer::train_iteration() {
@@ -253,7 +263,7 @@ IterationMetrics RldtTrainer::train_iteration() {
       m.seconds_critic += seconds_since(tc);
       if (itr_ > cfg_.n_critic_warmup_itr) {
         auto ta = std::chrono::steady_clock::now();
-        actor_round(batch, r, m);
+        actor_round(batch, m);
         m.seconds_actor += seconds_since(ta);
       }
     }

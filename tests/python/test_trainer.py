@@ -42,6 +42,16 @@ def test_trainer_iterations_and_metrics():
     assert a.shape == (4, 3, 3)
 
 
+@pytest.mark.parametrize("td_lambda", [0.0, 0.5])
+def test_trainer_critic_minibatches(td_lambda):
+    # q_minibatch picks the same time steps in every trajectory; with lambda = 0 the bootstrap
+    # values are computed on those steps only, with lambda > 0 over the whole segment.
+    tr = rldt.Trainer(tiny_config(q_minibatch=16, td_lambda=td_lambda))
+    tr.train_iteration()
+    m = tr.train_iteration()
+    assert math.isfinite(m["critic_loss"]) and math.isfinite(m["actor_loss"])
+
+
 def test_trainer_fine_tunes_a_given_policy():
     cfg = tiny_config()
     pc = rldt.FlowPolicyConfig(obs_dim=11, action_dim=3, horizon_steps=3, denoising_steps=4, mlp_dims=[32, 32, 32])

@@ -119,7 +119,7 @@ class RldtTrainer {
   TrajectoryBatch rollout(bool deterministic, IterationMetrics& m);
   torch::Tensor explore(const FlowSample& s, const torch::Tensor& obs);
   void critic_round(const TrajectoryBatch& batch, double scale, IterationMetrics& m);
-  void actor_round(const TrajectoryBatch& batch, int64_t round, IterationMetrics& m);
+  void actor_round(const TrajectoryBatch& batch, IterationMetrics& m);
 
   RldtTrainerConfig cfg_;
   std::unique_ptr<VecEnv> env_;
