@@ -256,7 +256,8 @@ ensemble_size, S policy samples per state, T steps of a trajectory segment.
 Randomness: FlowPolicy and ActorUpdater each own a torch CPU generator, seeded by the `seed`
 argument of the constructor (or load) and re-seedable with `.seed(s)`; every random draw of that
 object uses it, so results are reproducible. Network initialisation (FlowPolicy, CriticEnsemble)
-draws from a generator seeded with the constructor's `seed` (torch's global generator is not used).
+draws from a generator seeded with the constructor's `seed`, so results do not depend on torch's
+global generator.
 
 Threads: the GIL is released inside the C++ calls (a Python grad_fn is called back with the GIL
 held). One object must not be used from several threads at once: a conflicting call raises

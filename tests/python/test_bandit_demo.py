@@ -60,7 +60,7 @@ def test_demo_config_errors_name_file_and_key(tmp_path):
         demo.load_config(str(bad))
 
 
-def test_demo_cli_writes_png_and_rejects_bad_config(tmp_path):
+def test_demo_cli_rejects_bad_config_with_exit_code_2(tmp_path):
     demo = _demo()
     bad = tmp_path / "bad.yaml"
     bad.write_text("seed: 0\n")
