@@ -57,9 +57,23 @@ void RldtTrainerConfig::validate() const {
   check_arg(actor_max_states >= 0, "actor_max_states must be >= 0, got ", actor_max_states);
   exploration.validate();
   check_arg(exploration.min_extrp_step < policy.denoising_steps,
-            "exploration.min_extrp_step must be in [0, policy.denoising_steps = ", policy.denoising_steps,
-            "), got ", exploration.min_extrp_step);
+            "exploration.min_extrp_step must be in [0, policy.denoising_steps = ", policy.denoising_steps, "), got ",
+            exploration.min_extrp_step);
   actor.validate();
+}
+
+void ExternalEnvSpec::validate() const {
+  check_arg(obs_dim >= 1, name, ": obs_dim must be >= 1, got ", obs_dim);
+  check_arg(!action_low.empty(), name, ": action_low must not be empty (one bound per action entry)");
+  check_arg(action_high.size() == action_low.size(), name, ": action_high has ", action_high.size(),
+            " entries but action_low has ", action_low.size());
+  for (size_t j = 0; j < action_low.size(); ++j) {
+    check_arg(std::isfinite(action_low[j]) && std::isfinite(action_high[j]), name, ": action bounds [", j,
+              "] must be finite (policy actions in [-1, 1] are mapped onto them), got [", action_low[j], ", ",
+              action_high[j], "]");
+    check_arg(action_low[j] < action_high[j], name, ": action_low[", j, "] (", action_low[j],
+              ") must be < action_high[", j, "] (", action_high[j], ")");
+  }
 }
 
 RldtTrainer::RldtTrainer(RldtTrainerConfig cfg, std::shared_ptr<FlowPolicy> policy)
@@ -70,11 +84,41 @@ RldtTrainer::RldtTrainer(RldtTrainerConfig cfg, std::shared_ptr<FlowPolicy> poli
   cfg_.validate();
   env_ = std::make_unique<VecEnv>(cfg_.env, static_cast<int>(cfg_.n_envs), static_cast<int>(cfg_.env_threads),
                                   cfg_.env_options);
-  const int64_t O = env_->obs_dim(), d = env_->act_dim();
+  env_name_ = cfg_.env;
+  const auto& spec = env_->spec().action;
+  for (int64_t j = 0; j < env_->act_dim(); ++j) {
+    act_low_.push_back(spec.low[j]);
+    act_scale_.push_back(0.5 * (spec.high[j] - spec.low[j]));
+  }
+  init(std::move(policy), env_->obs_dim(), env_->act_dim());
+  const int64_t N = cfg_.n_envs, O = obs_dim_;
+  env_actions_.assign(static_cast<size_t>(N * cfg_.policy.horizon_steps * action_dim()), 0.0);
+  const auto& first = env_->reset(cfg_.seed);
+  obs_ = torch::tensor(std::vector<float>(first.obs.begin(), first.obs.end())).view({N, O});
+}
+
+RldtTrainer::RldtTrainer(RldtTrainerConfig cfg, ExternalEnvSpec env, std::shared_ptr<FlowPolicy> policy)
+    : cfg_(std::move(cfg)),
+      scaler_(cfg_.reward_scale, cfg_.reward_scale_alpha),
+      buffer_(cfg_.buffer_num_episode * cfg_.n_envs),
+      gen_(make_generator(cfg_.seed)) {
+  cfg_.validate();
+  env.validate();
+  env_name_ = env.name;
+  cfg_.env = env.name;
+  for (size_t j = 0; j < env.action_low.size(); ++j) {
+    act_low_.push_back(env.action_low[j]);
+    act_scale_.push_back(0.5 * (env.action_high[j] - env.action_low[j]));
+  }
+  init(std::move(policy), env.obs_dim, env.action_dim());
+}
+
+void RldtTrainer::init(std::shared_ptr<FlowPolicy> policy, int64_t O, int64_t d) {
+  obs_dim_ = O;
   if (policy) {
     const auto& pc = policy->config();
     check_arg(pc.obs_dim == O && pc.action_dim == d, "the pretrained policy has obs_dim ", pc.obs_dim,
-              " and action_dim ", pc.action_dim, "; env '", cfg_.env, "' has ", O, " and ", d);
+              " and action_dim ", pc.action_dim, "; env '", env_name_, "' has ", O, " and ", d);
     check_arg(cfg_.act_steps <= pc.horizon_steps, "act_steps (", cfg_.act_steps,
               ") must be <= the policy's horizon_steps (", pc.horizon_steps, ")");
     check_arg(cfg_.exploration.min_extrp_step < pc.denoising_steps, "exploration.min_extrp_step (",
@@ -91,18 +135,23 @@ RldtTrainer::RldtTrainer(RldtTrainerConfig cfg, std::shared_ptr<FlowPolicy> poli
   cfg_.critic.act_steps = cfg_.act_steps;
   critic_ = std::make_unique<CriticEnsemble>(cfg_.critic, cfg_.seed + 1);
   updater_ = std::make_unique<ActorUpdater>(policy_, cfg_.actor);
-  // Policy actions live in [−1, 1]; env actions in [low, high].
-  const auto& spec = env_->spec().action;
-  for (int64_t j = 0; j < d; ++j) {
-    act_low_.push_back(spec.low[j]);
-    act_scale_.push_back(0.5 * (spec.high[j] - spec.low[j]));
-  }
-  env_actions_.assign(static_cast<size_t>(cfg_.n_envs * cfg_.policy.horizon_steps * d), 0.0);
-  const auto& first = env_->reset(cfg_.seed);
-  obs_ = torch::tensor(std::vector<float>(first.obs.begin(), first.obs.end())).view({cfg_.n_envs, O});
+  running_return_.assign(static_cast<size_t>(cfg_.n_envs), 0.0);
+  running_length_.assign(static_cast<size_t>(cfg_.n_envs), 0);
 }
 
 RldtTrainer::~RldtTrainer() = default;
+
+torch::Tensor RldtTrainer::policy_obs(const torch::Tensor& obs) const { return obs.to(torch::kFloat).contiguous(); }
+
+void RldtTrainer::to_env_actions(const torch::Tensor& chunk, double* out) const {
+  // Policy actions live in [−1, 1]; env actions in [low, high].
+  const auto c = chunk.to(torch::kFloat).contiguous();
+  const float* p = c.data_ptr<float>();
+  const int64_t d = action_dim(), rows = c.numel() / d;
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < d; ++j)
+      out[i * d + j] = act_low_[j] + (static_cast<double>(p[i * d + j]) + 1.0) * act_scale_[j];
+}
 
 torch::Tensor RldtTrainer::explore(const FlowSample& s, const torch::Tensor& obs) {
   const auto& ex = cfg_.exploration;
@@ -118,65 +167,105 @@ torch::Tensor RldtTrainer::explore(const FlowSample& s, const torch::Tensor& obs
   return s.actions + r * torch::randn(s.actions.sizes(), gen_);
 }
 
-TrajectoryBatch RldtTrainer::rollout(bool deterministic, IterationMetrics& m) {
-  const int64_t N = cfg_.n_envs, T = cfg_.n_steps, O = env_->obs_dim(), d = env_->act_dim();
-  const int64_t H = cfg_.policy.horizon_steps, E = cfg_.act_steps;
-  TrajectoryBatch b{torch::empty({N, T, O}),   torch::empty({N, T, E, d}), torch::empty({N, T}),
-                    torch::empty({N, T}),      torch::empty({N, T}),       torch::empty({N, T, O})};
-  double ret_sum = 0, len_sum = 0, reward_sum = 0;
-  int64_t steps = 0;
+namespace {
+// (N, …) float view of a caller's tensor, checked: shape and finiteness.
+torch::Tensor checked_input(const torch::Tensor& x, std::vector<int64_t> shape, const char* what,
+                            const std::string& where, torch::ScalarType dtype = torch::kFloat) {
+  check_arg(x.defined(), where, ": ", what, " is missing");
+  check_arg(x.sizes() == c10::IntArrayRef(shape), where, ": ", what, " has shape ", x.sizes(), "; expected ",
+            c10::IntArrayRef(shape));
+  auto f = x.to(dtype).contiguous();
+  if (!torch::isfinite(f).all().item<bool>()) {
+    const int64_t bad = torch::nonzero(~torch::isfinite(f.flatten()))[0].item<int64_t>();
+    check_arg(false, where, ": ", what, " has a non-finite entry (flat index ", bad, ")");
+  }
+  return f;
+}
+}  // namespace
+
+torch::Tensor RldtTrainer::act_policy_space(const torch::Tensor& obs_env) {
+  const int64_t N = cfg_.n_envs, T = cfg_.n_steps, O = obs_dim_, d = action_dim(), E = cfg_.act_steps;
+  if (acted_) throw std::logic_error("RldtTrainer::act: the previous chunks were not observed (call observe first)");
+  if (t_ >= T)
+    throw std::logic_error("RldtTrainer::act: n_steps (" + std::to_string(T) +
+                           ") chunks were collected in this iteration; call update() first");
+  const auto obs = policy_obs(checked_input(obs_env, {N, O}, "obs", "act"));
+  if (t_ == 0) {
+    collect_ = TrajectoryBatch{torch::empty({N, T, O}), torch::empty({N, T, E, d}), torch::empty({N, T}),
+                               torch::empty({N, T}),    torch::empty({N, T}),       torch::empty({N, T, O})};
+    rollout_start_ = std::chrono::steady_clock::now();
+    ret_sum_ = len_sum_ = reward_sum_ = 0;
+    episodes_ = steps_sum_ = 0;
+  }
   torch::NoGradGuard ng;
-  for (int64_t t = 0; t < T; ++t) {
-    b.obs.select(1, t).copy_(obs_);
-    torch::Tensor chunk;
-    if (deterministic) {
-      chunk = policy_->act(obs_, gen_, /*deterministic=*/true);
-    } else {
-      chunk = explore(policy_->sample(obs_, gen_), obs_);
-    }
-    if (!torch::isfinite(chunk).all().item<bool>())
-      guard_finite(std::numeric_limits<double>::quiet_NaN(), "policy action", itr_);
-    chunk = chunk.clamp(-1.0, 1.0).contiguous();  // the env clips to its bounds; so does the record
-    b.chunks.select(1, t).copy_(chunk.narrow(1, 0, E));
-    const float* c = chunk.data_ptr<float>();
-    for (int64_t i = 0; i < N * H; ++i)
-      for (int64_t j = 0; j < d; ++j)
-        env_actions_[i * d + j] = act_low_[j] + (static_cast<double>(c[i * d + j]) + 1.0) * act_scale_[j];
-    const VecStep& out = env_->step_chunk(env_actions_, static_cast<int>(H), static_cast<int>(E));
-    // Write the results straight into the (N, T, …) storage; no per-element tensor ops.
-    float* rew = b.rewards.data_ptr<float>();
-    float* term = b.terminated.data_ptr<float>();
-    float* trunc = b.truncated.data_ptr<float>();
-    float* next = b.next_obs.data_ptr<float>();
-    float* obs_p = obs_.data_ptr<float>();
-    for (int64_t i = 0; i < N; ++i) {
-      const int64_t it = i * T + t;
-      rew[it] = static_cast<float>(out.reward[i]);
-      term[it] = static_cast<float>(out.terminated[i]);
-      trunc[it] = static_cast<float>(out.truncated[i]);
-      const bool done = out.terminated[i] || out.truncated[i];
-      const auto& src = done ? out.final_obs : out.obs;  // the true next state
-      for (int64_t j = 0; j < O; ++j) {
-        obs_p[i * O + j] = static_cast<float>(out.obs[i * O + j]);
-        next[it * O + j] = static_cast<float>(src[i * O + j]);
-      }
-      if (done) {
-        ret_sum += out.episode_return[i];
-        len_sum += out.episode_length[i];
-        ++m.episodes;
-      }
-      reward_sum += out.reward[i];
-      steps += out.steps_executed[i];
+  collect_.obs.select(1, t_).copy_(obs);
+  torch::Tensor chunk =
+      eval_iteration() ? policy_->act(obs, gen_, /*deterministic=*/true) : explore(policy_->sample(obs, gen_), obs);
+  if (!torch::isfinite(chunk).all().item<bool>())
+    guard_finite(std::numeric_limits<double>::quiet_NaN(), "policy action", itr_);
+  chunk = chunk.clamp(-1.0, 1.0).contiguous();  // the env clips to its bounds; so does the record
+  collect_.chunks.select(1, t_).copy_(chunk.narrow(1, 0, E));
+  acted_ = true;
+  return chunk;
+}
+
+torch::Tensor RldtTrainer::act(const torch::Tensor& obs) {
+  auto chunk = act_policy_space(obs);
+  auto out = torch::empty(chunk.sizes(), torch::kDouble);
+  to_env_actions(chunk, out.data_ptr<double>());
+  return out;
+}
+
+void RldtTrainer::observe(const torch::Tensor& rewards, const torch::Tensor& terminated, const torch::Tensor& truncated,
+                          const torch::Tensor& next_obs, const torch::Tensor& steps) {
+  const int64_t N = cfg_.n_envs, O = obs_dim_, E = cfg_.act_steps;
+  if (!acted_) throw std::logic_error("RldtTrainer::observe: no chunks to observe (call act first)");
+  const auto r = checked_input(rewards, {N}, "rewards", "observe", torch::kDouble);
+  const auto term = checked_input(terminated, {N}, "terminated", "observe");
+  const auto trunc = checked_input(truncated, {N}, "truncated", "observe");
+  const auto next = policy_obs(checked_input(next_obs, {N, O}, "next_obs", "observe"));
+  torch::Tensor st;
+  if (steps.defined()) {
+    check_arg(steps.sizes() == c10::IntArrayRef({N}), "observe: steps has shape ", steps.sizes(), "; expected [", N,
+              "]");
+    st = steps.to(torch::kLong).contiguous();
+    check_arg(st.min().item<int64_t>() >= 1 && st.max().item<int64_t>() <= E,
+              "observe: steps must be in [1, act_steps = ", E, "]");
+  }
+  collect_.rewards.select(1, t_).copy_(r);
+  collect_.terminated.select(1, t_).copy_(term.gt(0.5).to(torch::kFloat));
+  collect_.truncated.select(1, t_).copy_(trunc.gt(0.5).to(torch::kFloat));
+  collect_.next_obs.select(1, t_).copy_(next);
+  const double* rp = r.data_ptr<double>();
+  const float* tp = term.data_ptr<float>();
+  const float* up = trunc.data_ptr<float>();
+  const int64_t* sp = st.defined() ? st.data_ptr<int64_t>() : nullptr;
+  for (int64_t i = 0; i < N; ++i) {
+    const int64_t n = sp ? sp[i] : E;
+    running_return_[i] += rp[i];
+    running_length_[i] += n;
+    reward_sum_ += rp[i];
+    steps_sum_ += n;
+    if (tp[i] > 0.5f || up[i] > 0.5f) {
+      ret_sum_ += running_return_[i];
+      len_sum_ += static_cast<double>(running_length_[i]);
+      ++episodes_;
+      running_return_[i] = 0;
+      running_length_[i] = 0;
     }
   }
-  env_steps_ += steps;
-  m.env_steps = env_steps_;
-  m.reward_per_step = steps > 0 ? reward_sum / static_cast<double>(steps) : 0.0;
-  if (m.episodes > 0) {
-    m.episode_return = ret_sum / static_cast<double>(m.episodes);
-    m.episode_length = len_sum / static_cast<double>(m.episodes);
-  }
-  return b;
+  acted_ = false;
+  ++t_;
+}
+
+torch::Tensor RldtTrainer::policy_action(const torch::Tensor& obs, at::Generator& gen, bool deterministic) {
+  check_arg(obs.dim() == 2 && obs.size(1) == obs_dim_, "policy_action: obs has shape ", obs.sizes(), "; expected [B, ",
+            obs_dim_, "]");
+  torch::NoGradGuard ng;
+  auto chunk = policy_->act(policy_obs(obs), gen, deterministic).clamp(-1.0, 1.0).contiguous();
+  auto out = torch::empty(chunk.sizes(), torch::kDouble);
+  to_env_actions(chunk, out.data_ptr<double>());
+  return out;
 }
 
 void RldtTrainer::critic_round(const TrajectoryBatch& batch, double scale, IterationMetrics& m) {
@@ -204,8 +293,9 @@ void RldtTrainer::critic_round(const TrajectoryBatch& batch, double scale, Itera
     const bool subset = minibatch && cfg_.td_lambda == 0.0;
     const auto cols = [&](const torch::Tensor& x) { return subset ? x.index_select(1, tidx) : x; };
     const int64_t Tv = subset ? tidx.size(0) : T;
-    auto V = critic_->bootstrap_value(cols(batch.next_obs).reshape({n * Tv, O}),
-                                      cols(boot.view({n, T, S, H, d})).reshape({n * Tv, S, H, d}))
+    auto V = critic_
+                 ->bootstrap_value(cols(batch.next_obs).reshape({n * Tv, O}),
+                                   cols(boot.view({n, T, S, H, d})).reshape({n * Tv, S, H, d}))
                  .view({n, Tv});
     guard_finite(V.sum().item<double>(), "bootstrap Q value", itr_);
     auto targets = td_lambda_targets(cols(rewards), V, cols(batch.terminated), cols(batch.truncated), cfg_.gamma,
@@ -230,8 +320,8 @@ void RldtTrainer::actor_round(const TrajectoryBatch& batch, IterationMetrics& m)
     auto traj = torch::arange(start % batch.size(), batch.size(), P, torch::kLong);
     auto states = batch.obs.index_select(0, traj).reshape({-1, O});
     if (cfg_.actor_max_states > 0 && states.size(0) > cfg_.actor_max_states)
-      states = states.index_select(0, torch::randperm(states.size(0), gen_, torch::kLong)
-                                          .narrow(0, 0, cfg_.actor_max_states));
+      states = states.index_select(
+          0, torch::randperm(states.size(0), gen_, torch::kLong).narrow(0, 0, cfg_.actor_max_states));
     auto st = updater_->update(states, grad_fn, gen_);
     guard_finite(st.loss, "actor loss", itr_);
     m.actor_loss = st.loss;
@@ -244,13 +334,65 @@ void RldtTrainer::actor_round(const TrajectoryBatch& batch, IterationMetrics& m)
 }
 
 IterationMetrics RldtTrainer::train_iteration() {
+  if (!env_)
+    throw std::logic_error("RldtTrainer::train_iteration needs native environments; this trainer drives '" + env_name_ +
+                           "' through act/observe/update");
+  if (t_ != 0)
+    throw std::logic_error("RldtTrainer::train_iteration: an ask/tell rollout is half collected (" +
+                           std::to_string(t_) + " of " + std::to_string(cfg_.n_steps) + " steps)");
+  // 1. Roll out n_steps chunk steps in every env (deterministic on evaluation iterations).
+  const int64_t N = cfg_.n_envs, O = obs_dim_, H = cfg_.policy.horizon_steps, E = cfg_.act_steps;
+  auto rewards = torch::empty({N}, torch::kDouble), term = torch::empty({N}, torch::kFloat),
+       trunc = torch::empty({N}, torch::kFloat), next = torch::empty({N, O}, torch::kDouble),
+       steps = torch::empty({N}, torch::kLong);
+  for (int64_t t = 0; t < cfg_.n_steps; ++t) {
+    auto chunk = act_policy_space(obs_);
+    to_env_actions(chunk, env_actions_.data());
+    const VecStep& out = env_->step_chunk(env_actions_, static_cast<int>(H), static_cast<int>(E));
+    // Copy the results with raw pointers (no per-element tensor ops).
+    double* rp = rewards.data_ptr<double>();
+    float* tp = term.data_ptr<float>();
+    float* up = trunc.data_ptr<float>();
+    double* np = next.data_ptr<double>();
+    int64_t* sp = steps.data_ptr<int64_t>();
+    float* obs_p = obs_.data_ptr<float>();
+    for (int64_t i = 0; i < N; ++i) {
+      rp[i] = out.reward[i];
+      tp[i] = out.terminated[i];
+      up[i] = out.truncated[i];
+      sp[i] = out.steps_executed[i];
+      const bool done = out.terminated[i] || out.truncated[i];
+      const auto& src = done ? out.final_obs : out.obs;  // the true next state
+      for (int64_t j = 0; j < O; ++j) {
+        obs_p[i * O + j] = static_cast<float>(out.obs[i * O + j]);
+        np[i * O + j] = src[i * O + j];
+      }
+    }
+    observe(rewards, term, trunc, next, steps);
+  }
+  return update();
+}
+
+IterationMetrics RldtTrainer::update() {
+  if (acted_ || t_ != cfg_.n_steps)
+    throw std::logic_error("RldtTrainer::update: " + std::to_string(t_) +
+                           " of n_steps = " + std::to_string(cfg_.n_steps) + " chunk steps were acted and observed" +
+                           (acted_ ? " (and the last act was not observed)" : ""));
   IterationMetrics m;
   m.iteration = itr_;
-  m.eval = itr_ % cfg_.val_freq == 0;
-  // 1. Roll out n_steps chunk steps in every env (deterministic on evaluation iterations).
-  auto t0 = std::chrono::steady_clock::now();
-  fresh_ = rollout(/*deterministic=*/m.eval, m);
-  m.seconds_rollout = seconds_since(t0);
+  m.eval = eval_iteration();
+  m.seconds_rollout = seconds_since(rollout_start_);
+  fresh_ = std::move(collect_);
+  collect_ = TrajectoryBatch{};
+  t_ = 0;
+  env_steps_ += steps_sum_;
+  m.env_steps = env_steps_;
+  m.reward_per_step = steps_sum_ > 0 ? reward_sum_ / static_cast<double>(steps_sum_) : 0.0;
+  m.episodes = episodes_;
+  if (episodes_ > 0) {
+    m.episode_return = ret_sum_ / static_cast<double>(episodes_);
+    m.episode_length = len_sum_ / static_cast<double>(episodes_);
+  }
   if (!m.eval) {
     // 2. Reward scale from fresh raw rewards; q_repeat rounds of critic (and actor) steps on a
     //    fresh/old mix of trajectories.

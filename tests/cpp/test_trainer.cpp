@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "rldt/envs/vec_env.hpp"
 #include "rldt/train/rldt_trainer.hpp"
 #include "rldt/util/check.hpp"
 
@@ -171,7 +172,8 @@ TEST(Trainer, LearnsInvertedPendulumFromScratch) {
     auto m = tr.train_iteration();
     ASSERT_TRUE(m.eval || (std::isfinite(m.critic_loss) && std::isfinite(m.actor_loss))) << "iteration " << i;
     (m.eval ? eval_returns : train_returns).push_back(m.episode_return);
-    if (m.eval) std::cout << "InvertedPendulum itr " << m.iteration << ": deterministic return " << m.episode_return << "\n";
+    if (m.eval)
+      std::cout << "InvertedPendulum itr " << m.iteration << ": deterministic return " << m.episode_return << "\n";
   }
   // A random policy balances ≈ 5–6 steps (Gymnasium's random-policy return, also measured in
   // test_envs_*); the first training iterations with exploration noise are at that level. 41
@@ -182,4 +184,113 @@ TEST(Trainer, LearnsInvertedPendulumFromScratch) {
   EXPECT_LT(early, 12.0);
   EXPECT_GT(late, 40.0);
   EXPECT_GT(late, 4.0 * early);
+}
+
+namespace {
+// Metrics that must agree between two runs (everything but timings).
+std::vector<double> comparable(const IterationMetrics& m) {
+  return {static_cast<double>(m.iteration),
+          static_cast<double>(m.eval),
+          static_cast<double>(m.env_steps),
+          m.episode_return,
+          m.episode_length,
+          static_cast<double>(m.episodes),
+          m.reward_per_step,
+          m.critic_loss,
+          m.actor_loss,
+          m.align,
+          m.cons,
+          m.ref,
+          m.grad_norm,
+          m.particle_distance,
+          m.reward_scale};
+}
+void expect_same(const std::vector<double>& a, const std::vector<double>& b, int64_t itr) {
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i)
+    if (!(std::isnan(a[i]) && std::isnan(b[i]))) EXPECT_EQ(a[i], b[i]) << "iteration " << itr << ", field " << i;
+}
+}  // namespace
+
+TEST(Trainer, AskTellOnAnExternalVecEnvEqualsTheNativeLoop) {
+  // The same env stepped by the caller through act/observe/update gives the native loop's
+  // metrics and weights bit for bit (same seeds, same random stream).
+  const auto cfg = tiny_hopper();
+  RldtTrainer native(cfg);
+  VecEnv env(cfg.env, static_cast<int>(cfg.n_envs), 1, cfg.env_options);
+  ExternalEnvSpec spec;
+  spec.name = "caller's Hopper";
+  spec.obs_dim = env.obs_dim();
+  spec.action_low = env.spec().action.low;
+  spec.action_high = env.spec().action.high;
+  RldtTrainer told(cfg, spec);
+  EXPECT_TRUE(told.external_env());
+  EXPECT_THROW(told.train_iteration(), std::logic_error);
+  const int64_t N = cfg.n_envs, O = env.obs_dim(), H = cfg.policy.horizon_steps;
+  auto to_tensor = [](const std::vector<double>& v, std::vector<int64_t> shape) {
+    return torch::tensor(v, torch::kDouble).view(shape);
+  };
+  auto obs = to_tensor(env.reset(cfg.seed).obs, {N, O});
+  for (int itr = 0; itr < 4; ++itr) {
+    EXPECT_EQ(told.eval_iteration(), itr % cfg.val_freq == 0);
+    for (int64_t t = 0; t < cfg.n_steps; ++t) {
+      auto chunk = told.act(obs);
+      ASSERT_EQ(chunk.sizes(), (std::vector<int64_t>{N, H, env.act_dim()}));
+      ASSERT_EQ(chunk.scalar_type(), torch::kDouble);
+      std::vector<double> a(chunk.data_ptr<double>(), chunk.data_ptr<double>() + chunk.numel());
+      const auto& out = env.step_chunk(a, static_cast<int>(H), static_cast<int>(cfg.act_steps));
+      auto next = to_tensor(out.obs, {N, O});
+      auto final_obs = to_tensor(out.final_obs, {N, O});
+      auto term = torch::tensor(std::vector<int64_t>(out.terminated.begin(), out.terminated.end()));
+      auto trunc = torch::tensor(std::vector<int64_t>(out.truncated.begin(), out.truncated.end()));
+      auto done = (term + trunc).gt(0).view({N, 1});
+      told.observe(torch::tensor(out.reward, torch::kDouble), term, trunc, torch::where(done, final_obs, next),
+                   torch::tensor(std::vector<int64_t>(out.steps_executed.begin(), out.steps_executed.end())));
+      obs = next;
+    }
+    EXPECT_EQ(told.steps_collected(), cfg.n_steps);
+    const auto a = native.train_iteration(), b = told.update();
+    expect_same(comparable(a), comparable(b), itr);
+  }
+  auto pa = native.policy().actor()->parameters(), pb = told.policy().actor()->parameters();
+  for (size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(torch::equal(pa[i], pb[i])) << "parameter " << i;
+}
+
+TEST(Trainer, AskTellMisuseIsReported) {
+  const auto cfg = tiny_hopper();
+  ExternalEnvSpec spec;
+  spec.obs_dim = 11;
+  spec.action_low = {-1, -1, -1};
+  spec.action_high = {1, 1, 1};
+  RldtTrainer tr(cfg, spec);
+  const int64_t N = cfg.n_envs;
+  auto obs = torch::zeros({N, 11});
+  auto zeros = torch::zeros({N});
+  EXPECT_THROW(tr.observe(zeros, zeros, zeros, obs), std::logic_error);  // nothing acted
+  EXPECT_THROW(tr.update(), std::logic_error);                           // nothing collected
+  auto expect_msg = [](auto&& fn, const std::string& what) {
+    try {
+      fn();
+      ADD_FAILURE() << "no error; expected one naming " << what;
+    } catch (const ArgumentError& e) {
+      EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what();
+    }
+  };
+  expect_msg([&] { tr.act(torch::zeros({N, 10})); }, "obs has shape");
+  auto nan_obs = obs.clone();
+  nan_obs[2][3] = std::nan("");
+  expect_msg([&] { tr.act(nan_obs); }, "non-finite");
+  auto chunk = tr.act(obs);
+  EXPECT_THROW(tr.act(obs), std::logic_error);  // not observed yet
+  expect_msg([&] { tr.observe(torch::zeros({N + 1}), zeros, zeros, obs); }, "rewards has shape");
+  expect_msg([&] { tr.observe(zeros, zeros, zeros, obs, torch::full({N}, 7, torch::kLong)); }, "steps must be");
+  tr.observe(zeros, zeros, zeros, obs);
+  EXPECT_EQ(tr.steps_collected(), 1);
+  // Bad env specs name the field.
+  auto bad = spec;
+  bad.action_high = {1, 1};
+  expect_msg([&] { RldtTrainer t(cfg, bad); }, "action_high");
+  bad = spec;
+  bad.action_low[1] = -std::numeric_limits<double>::infinity();
+  expect_msg([&] { RldtTrainer t(cfg, bad); }, "finite");
 }

@@ -5,6 +5,7 @@
 
 #include <ATen/core/Generator.h>
 
+#include <chrono>
 #include <functional>
 #include <limits>
 #include <memory>
@@ -80,7 +81,7 @@ struct RldtTrainerConfig {
 struct IterationMetrics {
   int64_t iteration = 0;
   bool eval = false;
-  int64_t env_steps = 0;  // total env steps so far
+  int64_t env_steps = 0;                                             // total env steps so far
   double episode_return = std::numeric_limits<double>::quiet_NaN();  // mean over episodes ended
   double episode_length = std::numeric_limits<double>::quiet_NaN();  //   in this iteration
   int64_t episodes = 0;
@@ -93,18 +94,68 @@ struct IterationMetrics {
   double seconds_rollout = 0, seconds_critic = 0, seconds_actor = 0;
 };
 
+// An environment the trainer does not own: the caller steps it and reports back through
+// RldtTrainer::act / observe / update (ask/tell). Only its sizes and action bounds are needed.
+struct ExternalEnvSpec {
+  std::string name = "external";    // used in messages
+  int64_t obs_dim = 0;              // O
+  std::vector<double> action_low;   // [d] finite env bounds; policy actions in [−1, 1] map onto them
+  std::vector<double> action_high;  // [d]
+  int64_t action_dim() const { return static_cast<int64_t>(action_low.size()); }
+  // Throws ArgumentError naming the first bad field.
+  void validate() const;
+};
+
+// Shapes: N = n_envs, O = obs_dim, H = horizon_steps, d = action_dim, E = act_steps,
+// T = n_steps.
 class RldtTrainer {
  public:
+  // Native environments (cfg.env, cfg.n_envs copies stepped by a thread pool).
   // `policy`: a pretrained actor to fine-tune (its config must match the env), or nullptr to
   // train from scratch with cfg.policy.
   explicit RldtTrainer(RldtTrainerConfig cfg, std::shared_ptr<FlowPolicy> policy = nullptr);
+  // An external environment driven by the caller through act / observe / update; cfg.env,
+  // cfg.env_options and cfg.env_threads are not used.
+  RldtTrainer(RldtTrainerConfig cfg, ExternalEnvSpec env, std::shared_ptr<FlowPolicy> policy = nullptr);
   ~RldtTrainer();
 
-  // One iteration of §6. Evaluation iterations (itr % val_freq == 0) roll out deterministically
-  // and update nothing. Throws NonFiniteError on a non-finite action, Q target or loss.
+  // One iteration of §6 on the native environments: n_steps × (act, step, observe), then
+  // update(). Evaluation iterations (itr % val_freq == 0) roll out deterministically and update
+  // nothing. Throws NonFiniteError on a non-finite action, Q target or loss; std::logic_error
+  // for an external-env trainer.
   IterationMetrics train_iteration();
 
+  // ---- Ask/tell: one iteration = n_steps × (act, the caller executes, observe), then update().
+  // Action chunks for the current observations, in env units (the first E steps of each are to
+  // be executed; the env may clip). Exploration noise on training iterations, deterministic
+  // (x_0 = 0) on evaluation iterations. obs: (N, O) env observations → (N, H, d) float64.
+  // Throws ArgumentError on a wrong shape or non-finite entry, std::logic_error when the
+  // previous act was not observed or n_steps chunks were already collected.
+  torch::Tensor act(const torch::Tensor& obs);
+  // Outcome of the last act's chunks. rewards (N): summed over the executed steps;
+  // terminated, truncated (N) (0/1, bool or float); next_obs (N, O): the true next states (an
+  // ended episode's final observation, not the reset one); steps (N) int: env steps executed
+  // (undefined: E each). Episode returns and lengths are tracked across calls (and iterations).
+  void observe(const torch::Tensor& rewards, const torch::Tensor& terminated, const torch::Tensor& truncated,
+               const torch::Tensor& next_obs, const torch::Tensor& steps = {});
+  // Critic and actor rounds on the collected n_steps (training iterations), reward scaler,
+  // buffer, reference refresh; returns the iteration's metrics and advances the iteration.
+  // Throws std::logic_error unless exactly n_steps chunks were acted and observed.
+  IterationMetrics update();
+  // Chunks acted and observed in the current iteration (0 … n_steps).
+  int64_t steps_collected() const { return t_; }
+  // Whether the current iteration is an evaluation (deterministic actions, no updates).
+  bool eval_iteration() const { return itr_ % cfg_.val_freq == 0; }
+
+  // The policy's action chunks outside training (no effect on the trainer's state or random
+  // stream). obs: (B, O) env observations → (B, H, d) float64 env units.
+  torch::Tensor policy_action(const torch::Tensor& obs, at::Generator& gen, bool deterministic = true);
+
   const RldtTrainerConfig& config() const { return cfg_; }
+  int64_t n_envs() const { return cfg_.n_envs; }
+  int64_t obs_dim() const { return obs_dim_; }
+  int64_t action_dim() const { return cfg_.policy.action_dim; }
+  bool external_env() const { return !env_; }
   FlowPolicy& policy() { return *policy_; }
   std::shared_ptr<FlowPolicy> policy_ptr() { return policy_; }
   CriticEnsemble& critic() { return *critic_; }
@@ -112,27 +163,44 @@ class RldtTrainer {
   int64_t iteration() const { return itr_; }
   int64_t env_steps() const { return env_steps_; }
 
-  // The last rollout (for inspection and tests).
+  // The last complete rollout (for inspection and tests).
   const TrajectoryBatch& last_rollout() const { return fresh_; }
 
  private:
-  TrajectoryBatch rollout(bool deterministic, IterationMetrics& m);
+  void init(std::shared_ptr<FlowPolicy> policy, int64_t obs_dim, int64_t action_dim);
+  // Policy-space views of env quantities: obs (B, O) float; chunk (B, H, d) in [−1, 1].
+  torch::Tensor policy_obs(const torch::Tensor& obs) const;
+  void to_env_actions(const torch::Tensor& chunk, double* out) const;  // out [B·H·d]
   torch::Tensor explore(const FlowSample& s, const torch::Tensor& obs);
+  // act() without the env-unit conversion: (N, H, d) clamped policy chunk.
+  torch::Tensor act_policy_space(const torch::Tensor& obs);
   void critic_round(const TrajectoryBatch& batch, double scale, IterationMetrics& m);
   void actor_round(const TrajectoryBatch& batch, IterationMetrics& m);
 
   RldtTrainerConfig cfg_;
-  std::unique_ptr<VecEnv> env_;
+  std::unique_ptr<VecEnv> env_;  // null for an external env
+  std::string env_name_;
+  int64_t obs_dim_ = 0;
   std::shared_ptr<FlowPolicy> policy_;
   std::unique_ptr<CriticEnsemble> critic_;
   std::unique_ptr<ActorUpdater> updater_;
   RewardScaler scaler_;
   TrajectoryBuffer buffer_;
   at::Generator gen_;
-  TrajectoryBatch fresh_;
-  torch::Tensor obs_;                 // (N, O) current observation of every env
-  std::vector<double> env_actions_;   // (N, H, d) in env units, reused every step
-  std::vector<double> act_low_, act_scale_;
+  TrajectoryBatch fresh_;                    // the last complete rollout
+  TrajectoryBatch collect_;                  // the rollout being collected (n_envs, n_steps, …)
+  std::vector<double> act_low_, act_scale_;  // [d] policy [−1, 1] → env units
+  // Rollout progress (reset by the first act of an iteration).
+  int64_t t_ = 0;
+  bool acted_ = false;
+  std::chrono::steady_clock::time_point rollout_start_;
+  double ret_sum_ = 0, len_sum_ = 0, reward_sum_ = 0;
+  int64_t episodes_ = 0, steps_sum_ = 0;
+  std::vector<double> running_return_;   // [N] return of each env's current episode
+  std::vector<int64_t> running_length_;  // [N] its length in env steps
+  // Native env only.
+  torch::Tensor obs_;                // (N, O) current env observation
+  std::vector<double> env_actions_;  // (N, H, d) env units, reused every step
   int64_t itr_ = 0, env_steps_ = 0, actor_steps_ = 0;
 };
 
