@@ -18,8 +18,8 @@ from ._core import (
     FlowPolicyConfig,
     RewardScaler,
     RldtTrainerConfig,
+    RunConfig,
     SvgdConfig,
-    Trainer,
     actor_update,
     nstep_targets,
     svgd_direction,
@@ -27,6 +27,7 @@ from ._core import (
 )
 
 from . import envs  # noqa: E402  (native MuJoCo tasks with Gymnasium's vector API)
+from .trainer import Policy, Trainer, load_config  # noqa: E402
 
 __version__ = "0.1.0"  # keep equal to project(rldt VERSION ...) in CMakeLists.txt
 
@@ -42,6 +43,9 @@ __all__ = [
     "FlowPolicyConfig",
     "RewardScaler",
     "RldtTrainerConfig",
+    "RunConfig",
+    "Policy",
+    "load_config",
     "SvgdConfig",
     "Trainer",
     "actor_update",

@@ -302,35 +302,70 @@ class FromGym:
         self._needs_reset = False
         return obs, _merge_infos(infos, self.num_envs)
 
-    def step(self, actions):
-        if self._needs_reset:
-            raise RuntimeError("from_gym: call reset() before step()")
+    def _check_actions(self, actions, shape, what):
         actions = np.asarray(actions)
-        shape = (self.num_envs,) + tuple(self.single_action_space.shape)
         if actions.shape != shape:
-            raise ValueError(f"from_gym: actions have shape {actions.shape}; expected {shape}")
+            raise ValueError(f"from_gym: {what} have shape {actions.shape}; expected {shape}")
         if actions.dtype.kind in "fc":
-            bad = np.argwhere(~np.isfinite(actions).reshape(self.num_envs, -1))
+            flat = actions.reshape(self.num_envs, -1)
+            bad = np.argwhere(~np.isfinite(flat))
             if bad.size:
                 i, j = bad[0]
-                raise ValueError(f"from_gym: env {i}: action [{j}] = {actions.reshape(self.num_envs, -1)[i, j]} "
-                                 "is not finite; nothing was stepped")
+                raise ValueError(f"from_gym: env {i}: {what[:-1]} [{j}] = {flat[i, j]} is not finite; "
+                                 "nothing was stepped")
+        return actions
+
+    def step(self, actions):
+        """One step of every env; actions (N, d)."""
+        if self._needs_reset:
+            raise RuntimeError("from_gym: call reset() before step()")
+        shape = (self.num_envs,) + tuple(self.single_action_space.shape)
+        actions = self._check_actions(actions, shape, "actions")
+        return self._run(lambda i, e: self._step_env(i, e, actions[i:i + 1], 1))
+
+    def step_chunk(self, chunks, act_steps: int):
+        """Action chunks (N, H, d): env i executes chunks[i, :act_steps] in order, stopping early
+        when its episode ends (then reset: same-step autoreset). reward = the sum over the executed
+        steps; info["steps_executed"] (N,) counts them. Same conventions as the native VecEnv."""
+        if self._needs_reset:
+            raise RuntimeError("from_gym: call reset() before step_chunk()")
+        chunks = np.asarray(chunks)
+        if chunks.ndim != 2 + len(self.single_action_space.shape):
+            raise ValueError(f"from_gym: chunks have shape {chunks.shape}; expected (N, H) + "
+                             f"{tuple(self.single_action_space.shape)}")
+        shape = (self.num_envs, chunks.shape[1]) + tuple(self.single_action_space.shape)
+        if not 1 <= int(act_steps) <= chunks.shape[1]:
+            raise ValueError(f"from_gym: act_steps = {act_steps} must be in [1, chunk length {chunks.shape[1]}]")
+        chunks = self._check_actions(chunks[:, :int(act_steps)], (shape[0], int(act_steps)) + shape[2:], "chunks")
+        return self._run(lambda i, e: self._step_env(i, e, chunks[i], int(act_steps)))
+
+    def _step_env(self, i, e, actions, n):
+        """Up to n steps of env i; returns (obs, reward, term, trunc, info, final_obs or None, steps)."""
+        total = 0.0
+        for k in range(n):
+            o, r, term, trunc, info = e.step(actions[k])
+            total += float(r)
+            self._returns[i] += float(r)
+            self._lengths[i] += 1
+            o = self._obs(i, o)
+            if term or trunc:
+                return o, total, bool(term), bool(trunc), info, k + 1
+        return o, total, False, False, info, n
+
+    def _run(self, step_env):
         n = self.num_envs
         obs = np.empty((n,) + self.single_observation_space.shape, self.dtype)
         final_obs = np.zeros_like(obs)
         rewards = np.zeros(n)
         terminated = np.zeros(n, dtype=bool)
         truncated = np.zeros(n, dtype=bool)
+        steps = np.zeros(n, dtype=np.int32)
         ep_r = np.zeros(n)
         ep_l = np.zeros(n, dtype=np.int32)
         infos = []
         for i, e in enumerate(self.envs):
-            o, r, term, trunc, info = e.step(actions[i])
-            rewards[i], terminated[i], truncated[i] = float(r), bool(term), bool(trunc)
-            self._returns[i] += rewards[i]
-            self._lengths[i] += 1
-            o = self._obs(i, o)
-            if term or trunc:
+            o, rewards[i], terminated[i], truncated[i], info, steps[i] = step_env(i, e)
+            if terminated[i] or truncated[i]:
                 final_obs[i] = o
                 ep_r[i], ep_l[i] = self._returns[i], self._lengths[i]
                 self._returns[i], self._lengths[i] = 0.0, 0
@@ -344,6 +379,7 @@ class FromGym:
         info["_final_obs"] = done
         info["episode"] = {"r": ep_r, "l": ep_l}
         info["_episode"] = done.copy()
+        info["steps_executed"] = steps
         return obs, rewards, terminated, truncated, info
 
     def close(self):

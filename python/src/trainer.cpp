@@ -3,6 +3,7 @@
 
 #include "common.hpp"
 #include "rldt/train/rldt_trainer.hpp"
+#include "rldt/util/rng.hpp"
 
 namespace rldt_py {
 
@@ -13,6 +14,13 @@ struct TrainerHandle {
   std::shared_ptr<PolicyHandle> policy;  // shares the trainer's FlowPolicy
   Usage usage{"Trainer"};
 };
+
+std::shared_ptr<TrainerHandle> make_handle(std::unique_ptr<rldt::RldtTrainer> t, std::shared_ptr<PolicyHandle> policy,
+                                           uint64_t seed) {
+  auto h = std::make_shared<TrainerHandle>(std::move(t));
+  h->policy = policy ? policy : std::make_shared<PolicyHandle>(h->trainer->policy_ptr(), seed);
+  return h;
+}
 
 py::dict metrics_dict(const rldt::IterationMetrics& m) {
   py::dict d;
@@ -39,7 +47,8 @@ py::dict metrics_dict(const rldt::IterationMetrics& m) {
 }  // namespace
 
 void bind_trainer(py::module_& m) {
-  py::class_<TrainerHandle, std::shared_ptr<TrainerHandle>>(m, "Trainer", R"doc(The RLDT trainer (ALGORITHM.md sections 5-6).
+  py::class_<TrainerHandle, std::shared_ptr<TrainerHandle>>(m, "Trainer",
+                                                            R"doc(The RLDT trainer (ALGORITHM.md sections 5-6).
 
 Trainer(config: RldtTrainerConfig, policy: FlowPolicy | None = None). With a policy, fine-tunes it
 (its obs_dim/action_dim must match the env); without one, trains from scratch with config.policy.
@@ -53,11 +62,96 @@ iteration % val_freq == 0 are evaluations (deterministic actions, no updates). N
                py::gil_scoped_release nogil;
                t = std::make_unique<rldt::RldtTrainer>(cfg, p);
              }
-             auto h = std::make_shared<TrainerHandle>(std::move(t));
-             h->policy = policy ? policy : std::make_shared<PolicyHandle>(h->trainer->policy_ptr(), cfg.seed);
-             return h;
+             return make_handle(std::move(t), policy, cfg.seed);
            }),
            py::arg("config"), py::arg("policy") = py::none())
+      .def(py::init([](const rldt::RldtTrainerConfig& cfg, int64_t obs_dim, std::vector<double> action_low,
+                       std::vector<double> action_high, std::shared_ptr<PolicyHandle> policy, std::string name) {
+             rldt::ExternalEnvSpec spec;
+             spec.name = std::move(name);
+             spec.obs_dim = obs_dim;
+             spec.action_low = std::move(action_low);
+             spec.action_high = std::move(action_high);
+             std::shared_ptr<rldt::FlowPolicy> p = policy ? policy->policy : nullptr;
+             auto t = std::make_unique<rldt::RldtTrainer>(cfg, spec, p);
+             return make_handle(std::move(t), policy, cfg.seed);
+           }),
+           py::arg("config"), py::arg("obs_dim"), py::arg("action_low"), py::arg("action_high"),
+           py::arg("policy") = py::none(), py::arg("name") = "external",
+           "An external environment driven by the caller through act / observe / update: obs_dim O and "
+           "the env's finite action bounds (d,) are all the trainer needs.")
+      .def(
+          "act",
+          [](TrainerHandle& h, py::handle obs) {
+            auto lock = h.usage.write();
+            const auto& t = *h.trainer;
+            auto o = float_arg(obs, "obs", {{t.n_envs(), "N"}, {t.obs_dim(), "O"}});
+            torch::Tensor chunk;
+            {
+              py::gil_scoped_release nogil;
+              chunk = h.trainer->act(o);
+            }
+            return to_numpy(chunk);
+          },
+          py::arg("obs"),
+          "Action chunks (N, H, d) float32 in env units for observations obs (N, O); execute the first "
+          "act_steps of each, then call observe. Deterministic on evaluation iterations.")
+      .def(
+          "observe",
+          [](TrainerHandle& h, py::handle rewards, py::handle terminated, py::handle truncated, py::handle next_obs,
+             py::object steps) {
+            auto lock = h.usage.write();
+            const auto& t = *h.trainer;
+            const ShapeSpec n{{t.n_envs(), "N"}};
+            auto r = float_arg(rewards, "rewards", n);
+            auto te = mask_arg(terminated, "terminated", n);
+            auto tr = mask_arg(truncated, "truncated", n);
+            auto no = float_arg(next_obs, "next_obs", {{t.n_envs(), "N"}, {t.obs_dim(), "O"}});
+            torch::Tensor st;
+            if (!steps.is_none()) st = index_arg(steps, "steps", n);
+            py::gil_scoped_release nogil;
+            h.trainer->observe(r, te, tr, no, st);
+          },
+          py::arg("rewards"), py::arg("terminated"), py::arg("truncated"), py::arg("next_obs"),
+          py::arg("steps") = py::none(),
+          "Outcome of the last act: rewards (N,) summed over the executed steps, terminated / truncated "
+          "(N,), next_obs (N, O) the true next states (an ended episode's final observation), steps (N,) "
+          "env steps executed (default act_steps).")
+      .def(
+          "update",
+          [](TrainerHandle& h) {
+            auto lock = h.usage.write();
+            rldt::IterationMetrics mt;
+            {
+              py::gil_scoped_release nogil;
+              mt = h.trainer->update();
+            }
+            return metrics_dict(mt);
+          },
+          "After n_steps act/observe pairs: critic and actor rounds (training iterations); returns the "
+          "iteration's metrics (dict) like train_iteration.")
+      .def(
+          "policy_action",
+          [](TrainerHandle& h, py::handle obs, bool deterministic, uint64_t seed) {
+            auto lock = h.usage.read();
+            auto o = float_arg(obs, "obs", {{-1, "B"}, {h.trainer->obs_dim(), "O"}});
+            auto gen = rldt::make_generator(seed);
+            torch::Tensor chunk;
+            {
+              py::gil_scoped_release nogil;
+              chunk = h.trainer->policy_action(o, gen, deterministic);
+            }
+            return to_numpy(chunk);
+          },
+          py::arg("obs"), py::arg("deterministic") = true, py::arg("seed") = 0,
+          "Action chunks (B, H, d) float32 in env units for observations (B, O), outside training (the "
+          "trainer's random stream is untouched).")
+      .def_property_readonly("steps_collected", [](TrainerHandle& h) { return h.trainer->steps_collected(); })
+      .def_property_readonly("eval_iteration", [](TrainerHandle& h) { return h.trainer->eval_iteration(); })
+      .def_property_readonly("external_env", [](TrainerHandle& h) { return h.trainer->external_env(); })
+      .def_property_readonly("n_envs", [](TrainerHandle& h) { return h.trainer->n_envs(); })
+      .def_property_readonly("obs_dim", [](TrainerHandle& h) { return h.trainer->obs_dim(); })
+      .def_property_readonly("action_dim", [](TrainerHandle& h) { return h.trainer->action_dim(); })
       .def(
           "train_iteration",
           [](TrainerHandle& h) {

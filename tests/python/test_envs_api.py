@@ -288,6 +288,40 @@ def test_from_gym_wrapper():
         envs.from_gym([])
 
 
+def test_from_gym_step_chunk_matches_the_native_conventions():
+    # Chunks stop at an episode end (then the env resets in the same call), rewards sum over the
+    # executed steps, steps_executed counts them: compare with stepping one action at a time.
+    chunked = envs.from_gym([PointEnv for _ in range(3)])
+    stepped = envs.from_gym([PointEnv for _ in range(3)])
+    chunked.reset(seed=1)
+    stepped.reset(seed=1)
+    chunk = np.array([[[1.0], [1.0], [1.0], [1.0]], [[0.1], [0.0], [0.0], [0.0]], [[-1.0], [-1.0], [0.0], [0.0]]])
+    obs, rew, term, trunc, info = chunked.step_chunk(chunk, 3)
+    # env 0: |x| > 2.5 after the third +1 -> terminated at step 3; env 1: 3 steps; env 2: 3 steps.
+    np.testing.assert_array_equal(info["steps_executed"], [3, 3, 3])
+    exp_r = np.zeros(3)
+    for k in range(3):
+        o, r, te, tr, inf = stepped.step(chunk[:, k])
+        exp_r += r
+    np.testing.assert_allclose(rew, exp_r)
+    np.testing.assert_array_equal(term, te)
+    np.testing.assert_allclose(obs, o)
+    np.testing.assert_allclose(info["final_obs"], inf["final_obs"])
+    # An episode that ends in the middle of a chunk stops there.
+    chunked.reset(seed=2)
+    long = np.ones((3, 5, 1))
+    obs, rew, term, trunc, info = chunked.step_chunk(long, 5)
+    np.testing.assert_array_equal(info["steps_executed"], [3, 3, 3])
+    assert term.all() and np.all(np.abs(obs) <= 0.2) and np.all(info["final_obs"] > 2)
+    np.testing.assert_array_equal(info["episode"]["l"], [3, 3, 3])
+    with pytest.raises(ValueError, match="act_steps = 6"):
+        chunked.step_chunk(long, 6)
+    bad = long.copy()
+    bad[2, 1, 0] = np.nan
+    with pytest.raises(ValueError, match=r"env 2: chunk \[1\] = nan is not finite"):
+        chunked.step_chunk(bad, 2)
+
+
 def test_from_gym_with_gymnasium_env():
     gym = pytest.importorskip("gymnasium")
     env = envs.from_gym([lambda: gym.make("Pendulum-v1") for _ in range(2)])

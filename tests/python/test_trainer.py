@@ -38,7 +38,7 @@ def test_trainer_iterations_and_metrics():
     # The resolved config took its dims from the env.
     assert tr.config.policy.obs_dim == 11 and tr.config.critic.act_steps == 2
     # The policy is shared with the trainer: it acts on the env's observations.
-    a = tr.policy.act(roll["obs"][:, 0])
+    a = tr.flow_policy.act(roll["obs"][:, 0])
     assert a.shape == (4, 3, 3)
 
 
