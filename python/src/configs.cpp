@@ -17,13 +17,20 @@ namespace {
 
 template <typename V>
 const char* type_label() {
-  if constexpr (std::is_same_v<V, bool>) return "bool";
-  else if constexpr (std::is_integral_v<V>) return "int";
-  else if constexpr (std::is_floating_point_v<V>) return "float";
-  else if constexpr (std::is_same_v<V, std::string>) return "str";
-  else if constexpr (std::is_same_v<V, std::vector<int64_t>>) return "list of int";
-  else if constexpr (std::is_same_v<V, rldt::EnvOptions>) return "dict of str to float";
-  else return "a config object or dict";
+  if constexpr (std::is_same_v<V, bool>)
+    return "bool";
+  else if constexpr (std::is_integral_v<V>)
+    return "int";
+  else if constexpr (std::is_floating_point_v<V>)
+    return "float";
+  else if constexpr (std::is_same_v<V, std::string>)
+    return "str";
+  else if constexpr (std::is_same_v<V, std::vector<int64_t>>)
+    return "list of int";
+  else if constexpr (std::is_same_v<V, rldt::EnvOptions>)
+    return "dict of str to float";
+  else
+    return "a config object or dict";
 }
 
 template <typename T>
@@ -45,8 +52,8 @@ class ConfigBinder {
     f.name = key;
     f.get = [member](const T& c) { return py::cast(c.*member); };
     f.set = [member, cname, k](T& c, py::handle v) {
-      if constexpr (std::is_class_v<V> && !std::is_same_v<V, std::string> &&
-                    !std::is_same_v<V, std::vector<int64_t>> && !std::is_same_v<V, rldt::EnvOptions>) {
+      if constexpr (std::is_class_v<V> && !std::is_same_v<V, std::string> && !std::is_same_v<V, std::vector<int64_t>> &&
+                    !std::is_same_v<V, rldt::EnvOptions>) {
         if (py::isinstance<py::dict>(v)) {  // nested config given as a dict of its fields
           c.*member = py::type::of<V>()(**py::reinterpret_borrow<py::dict>(v)).template cast<V>();
           return;
@@ -120,7 +127,8 @@ class ConfigBinder {
     });
     cls_.attr("__hash__") = py::none();
     cls_.def("__copy__", [](const T& c) { return T(c); });
-    cls_.def("__deepcopy__", [](const T& c, py::dict) { return T(c); }, py::arg("memo"));
+    cls_.def(
+        "__deepcopy__", [](const T& c, py::dict) { return T(c); }, py::arg("memo"));
     cls_.def(py::pickle([](const T& c) { return py::dict(py::cast(c).attr("to_dict")()); },
                         [fields, cname](py::dict d) {
                           T c;
@@ -180,8 +188,8 @@ void bind_configs(py::module_& m) {
     b.finish();
   }
   {
-    ConfigBinder<FlowPolicyConfig> b(m, "FlowPolicyConfig",
-                                     "Architecture and pretraining options of the flow policy (ALGORITHM.md section 1).");
+    ConfigBinder<FlowPolicyConfig> b(
+        m, "FlowPolicyConfig", "Architecture and pretraining options of the flow policy (ALGORITHM.md section 1).");
     b.field("obs_dim", &FlowPolicyConfig::obs_dim, "O, size of the (flattened) observation")
         .field("action_dim", &FlowPolicyConfig::action_dim, "d")
         .field("horizon_steps", &FlowPolicyConfig::horizon_steps, "H, chunk length")
@@ -229,10 +237,17 @@ void bind_configs(py::module_& m) {
   using rldt::ExplorationConfig;
   using rldt::RldtTrainerConfig;
   {
-    ConfigBinder<ExplorationConfig> b(m, "ExplorationConfig", "Exploration while collecting data (ALGORITHM.md section 5).");
-    b.field("noise_mode", &ExplorationConfig::noise_mode, "'none' | 'add' (a + sigma eps) | 'min_extrp' (a + ||a - yhat_k|| eps)")
-        .field("action_sample_noise", &ExplorationConfig::action_sample_noise, "sigma of 'add'")
-        .field("min_extrp_step", &ExplorationConfig::min_extrp_step, "'min_extrp': k ~ U{min_extrp_step .. K-1}");
+    ConfigBinder<ExplorationConfig> b(m, "ExplorationConfig",
+                                      "Exploration while collecting data (ALGORITHM.md section 5).");
+    b.field("sample_mode", &ExplorationConfig::sample_mode,
+            "'full' (whole chain, then noise_mode) | 'extrapolate' (yhat_k + sqrt(1 - k/K) sigma eps at a late k) | "
+            "'qsample' (langevin_steps of a + sigma dQ/da + sigma/2 eps)")
+        .field("noise_mode", &ExplorationConfig::noise_mode,
+               "sample_mode 'full': 'none' | 'add' (a + sigma eps) | 'min_extrp' (a + ||a - yhat_k|| eps)")
+        .field("action_sample_noise", &ExplorationConfig::action_sample_noise, "sigma")
+        .field("min_extrp_step", &ExplorationConfig::min_extrp_step,
+               "'min_extrp' / 'extrapolate': k ~ U{min_extrp_step .. K-1}")
+        .field("langevin_steps", &ExplorationConfig::langevin_steps, "'qsample': Langevin steps on the critic");
     b.finish();
   }
   {
@@ -252,7 +267,8 @@ void bind_configs(py::module_& m) {
         .field("val_freq", &C::val_freq, "iterations with itr % val_freq == 0 evaluate (no updates)")
         .field("gamma", &C::gamma, "discount per chunk step")
         .field("td_lambda", &C::td_lambda, "lambda of the TD(lambda) targets")
-        .field("bootstrap_truncated", &C::bootstrap_truncated, "bootstrap through time limits (False: reference behaviour)")
+        .field("bootstrap_truncated", &C::bootstrap_truncated,
+               "bootstrap through time limits (False: reference behaviour)")
         .field("q_update_steps", &C::q_update_steps, "critic steps per iteration")
         .field("q_repeat", &C::q_repeat, "rounds per iteration (each samples a fresh/old mix)")
         .field("q_bootstrap", &C::q_bootstrap, "policy samples per bootstrap value")

@@ -26,9 +26,11 @@ namespace {
 
 template <class V>
 void visit(V& v, ExplorationConfig& c) {
+  v.field("sample_mode", c.sample_mode);
   v.field("noise_mode", c.noise_mode);
   v.field("action_sample_noise", c.action_sample_noise);
   v.field("min_extrp_step", c.min_extrp_step);
+  v.field("langevin_steps", c.langevin_steps);
 }
 
 template <class V>

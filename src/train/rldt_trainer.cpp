@@ -25,7 +25,9 @@ void guard_finite(double v, const char* what, int64_t itr) {
 }  // namespace
 
 void ExplorationConfig::validate() const {
+  check_choice(sample_mode, "exploration.sample_mode", {"full", "extrapolate", "qsample"});
   check_choice(noise_mode, "exploration.noise_mode", {"none", "add", "min_extrp"});
+  check_arg(langevin_steps >= 1, "exploration.langevin_steps must be >= 1, got ", langevin_steps);
   check_arg(action_sample_noise >= 0.0, "exploration.action_sample_noise must be >= 0, got ", action_sample_noise);
   check_arg(min_extrp_step >= 0, "exploration.min_extrp_step must be >= 0, got ", min_extrp_step);
 }
@@ -155,10 +157,31 @@ void RldtTrainer::to_env_actions(const torch::Tensor& chunk, double* out) const 
 
 torch::Tensor RldtTrainer::explore(const FlowSample& s, const torch::Tensor& obs) {
   const auto& ex = cfg_.exploration;
-  if (ex.noise_mode == "none") return s.actions;
-  if (ex.noise_mode == "add") return s.actions + ex.action_sample_noise * torch::randn(s.actions.sizes(), gen_);
-  // min_extrp: r = ||a − ŷ_k|| over the whole chunk at a random late step k; a + r·ε.
   const int64_t N = obs.size(0), K = cfg_.policy.denoising_steps;
+  const double sigma = ex.action_sample_noise;
+  if (ex.sample_mode == "extrapolate") {
+    // Stop the chain at a random late step k and jump to its expected target; noise shrinks as
+    // k approaches K: ŷ_k + sqrt(1 − k/K)·σ·ε.
+    auto k = torch::randint(ex.min_extrp_step, K, {N}, gen_, torch::kLong);
+    auto x_k = s.chain.index({torch::arange(N, torch::kLong), k});
+    torch::NoGradGuard ng;
+    auto y = policy_->expected_target(x_k, k, obs);
+    auto scale = (1.0 - k.to(torch::kFloat) / static_cast<double>(K)).sqrt().view({N, 1, 1});
+    return y + sigma * scale * torch::randn(y.sizes(), gen_);
+  }
+  if (ex.sample_mode == "qsample") {
+    // Langevin steps on the critic from the sampled action: a ← a + σ·∇Q + (σ/2)·ε (only the
+    // executed steps of the chunk have a gradient; actions stay in the policy's [−1, 1] box).
+    auto a = s.actions;
+    for (int64_t i = 0; i < ex.langevin_steps; ++i) {
+      auto g = critic_->action_grad(obs, a);
+      a = (a + sigma * g + 0.5 * sigma * torch::randn(a.sizes(), gen_)).clamp(-1.0, 1.0);
+    }
+    return a;
+  }
+  if (ex.noise_mode == "none") return s.actions;
+  if (ex.noise_mode == "add") return s.actions + sigma * torch::randn(s.actions.sizes(), gen_);
+  // min_extrp: r = ||a − ŷ_k|| over the whole chunk at a random late step k; a + r·ε.
   auto k = torch::randint(ex.min_extrp_step, K, {N}, gen_, torch::kLong);
   auto x_k = s.chain.index({torch::arange(N, torch::kLong), k});
   torch::NoGradGuard ng;

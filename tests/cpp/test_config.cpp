@@ -63,7 +63,11 @@ RunConfig everything_changed() {
   t.reward_scale_alpha = 1e-7;
   t.policy_update_steps = 6;
   t.actor_max_states = 50;
-  t.exploration = {"add", 0.125, 1};
+  t.exploration.sample_mode = "qsample";
+  t.exploration.noise_mode = "add";
+  t.exploration.action_sample_noise = 0.125;
+  t.exploration.min_extrp_step = 1;
+  t.exploration.langevin_steps = 3;
   t.policy.horizon_steps = 3;
   t.policy.denoising_steps = 5;
   t.policy.mlp_dims = {16, 8};
@@ -114,6 +118,8 @@ TEST(Config, RoundTripKeepsEveryField) {
     EXPECT_EQ(back.trainer.actor.svgd.field, c.trainer.actor.svgd.field);
     EXPECT_EQ(back.trainer.actor.svgd.q_norm_eps, c.trainer.actor.svgd.q_norm_eps);
     EXPECT_EQ(back.trainer.exploration.action_sample_noise, c.trainer.exploration.action_sample_noise);
+    EXPECT_EQ(back.trainer.exploration.sample_mode, c.trainer.exploration.sample_mode);
+    EXPECT_EQ(back.trainer.exploration.langevin_steps, c.trainer.exploration.langevin_steps);
     // Every key is written.
     for (const auto& key : config_key_paths()) {
       const std::string leaf = key.substr(key.rfind('.') + 1);
@@ -199,7 +205,8 @@ TEST(Config, CrossFieldRules) {
   EXPECT_HAS(msg, "key 'actor.n_particles'");
   EXPECT_HAS(msg, "normal");  // the kernel field that needs two particles
   // Without a kernel (field delta) one particle is allowed.
-  EXPECT_NO_THROW(validate_run_config(parse_run_config("actor:\n  n_particles: 1\n  svgd: {field: delta}\n", "x.yaml")));
+  EXPECT_NO_THROW(
+      validate_run_config(parse_run_config("actor:\n  n_particles: 1\n  svgd: {field: delta}\n", "x.yaml")));
   EXPECT_HAS(validate_error("exploration:\n  min_extrp_step: 8\n"), "key 'exploration.min_extrp_step'");
   EXPECT_HAS(validate_error("n_envs: 1\n"), "key 'n_envs'");  // < critic.ensemble_size
 }
@@ -223,7 +230,8 @@ TEST(Config, OverridesSetValuesAndNameThemselvesInErrors) {
 
   auto msg = error_of([&] { apply_override(c, "actor.svgd.nope=1"); });
   EXPECT_HAS(msg, "override 'actor.svgd.nope=1': key 'actor.svgd.nope': unknown key");
-  EXPECT_HAS(error_of([&] { apply_override(c, "n_envs=abc"); }), "override 'n_envs=abc': key 'n_envs': expected an integer");
+  EXPECT_HAS(error_of([&] { apply_override(c, "n_envs=abc"); }),
+             "override 'n_envs=abc': key 'n_envs': expected an integer");
   EXPECT_HAS(error_of([&] { apply_override(c, "n_envs"); }), "expected key.path=value");
   EXPECT_HAS(error_of([&] { apply_override(c, "actor..lr=1"); }), "empty part");
   EXPECT_HAS(error_of([&] { apply_override(c, "n_envs="); }), "has no value");

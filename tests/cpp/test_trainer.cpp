@@ -8,6 +8,7 @@
 #include "rldt/envs/vec_env.hpp"
 #include "rldt/train/rldt_trainer.hpp"
 #include "rldt/util/check.hpp"
+#include "rldt/util/rng.hpp"
 
 using namespace rldt;
 
@@ -293,4 +294,66 @@ TEST(Trainer, AskTellMisuseIsReported) {
   bad = spec;
   bad.action_low[1] = -std::numeric_limits<double>::infinity();
   expect_msg([&] { RldtTrainer t(cfg, bad); }, "finite");
+}
+
+TEST(Trainer, SampleModesAgreeWithPlainSamplingInTheirLimits) {
+  // extrapolate with σ = 0 from k = K−1 is one Euler step from x_{K−1}: the plain sample x_K;
+  // qsample with σ = 0 leaves the sample unchanged. Checked on the first training act.
+  auto cfg = tiny_hopper();
+  cfg.n_steps = 2;
+  cfg.exploration.action_sample_noise = 0.0;
+  ExternalEnvSpec spec;
+  spec.obs_dim = 11;
+  spec.action_low = {-1, -1, -1};
+  spec.action_high = {1, 1, 1};
+  const int64_t N = cfg.n_envs;
+  auto obs = torch::randn({N, 11}, make_generator(5));
+  auto first_training_act = [&](const std::string& sample, const std::string& noise, int64_t min_step) {
+    auto c = cfg;
+    c.exploration.sample_mode = sample;
+    c.exploration.noise_mode = noise;
+    c.exploration.min_extrp_step = min_step;
+    RldtTrainer tr(c, spec);
+    auto zeros = torch::zeros({N});
+    for (int64_t t = 0; t < c.n_steps; ++t) {  // iteration 0 is an evaluation
+      tr.act(obs);
+      tr.observe(zeros, zeros, zeros, obs);
+    }
+    tr.update();
+    EXPECT_FALSE(tr.eval_iteration());
+    return tr.act(obs);
+  };
+  const int64_t K = cfg.policy.denoising_steps;
+  const auto plain = first_training_act("full", "none", 0);
+  const auto extrapolated = first_training_act("extrapolate", "none", K - 1);
+  const auto langevin = first_training_act("qsample", "none", 0);
+  EXPECT_TRUE(torch::allclose(plain, extrapolated, 0.0, 1e-5)) << (plain - extrapolated).abs().max();
+  EXPECT_TRUE(torch::equal(plain, langevin));
+  // With noise, each mode explores (differs from the plain sample) and stays finite and in bounds.
+  cfg.exploration.action_sample_noise = 0.2;
+  for (const std::string mode : {"full", "extrapolate", "qsample"}) {
+    const auto noisy = first_training_act(mode, "add", 1);
+    EXPECT_TRUE(torch::isfinite(noisy).all().item<bool>()) << mode;
+    EXPECT_LE(noisy.abs().max().item<double>(), 1.0) << mode;
+    EXPECT_GT((noisy - plain).abs().max().item<double>(), 1e-3) << mode;
+  }
+}
+
+TEST(Trainer, EverySampleModeTrains) {
+  for (const std::string mode : {"extrapolate", "qsample"}) {
+    auto c = tiny_hopper();
+    c.exploration.sample_mode = mode;
+    RldtTrainer tr(c);
+    tr.train_iteration();
+    auto m = tr.train_iteration();
+    EXPECT_TRUE(is_finite(m.critic_loss) && is_finite(m.actor_loss)) << mode;
+  }
+  auto c = tiny_hopper();
+  c.exploration.sample_mode = "langevin";
+  try {
+    RldtTrainer tr(c);
+    ADD_FAILURE() << "no error for sample_mode 'langevin'";
+  } catch (const ArgumentError& e) {
+    EXPECT_NE(std::string(e.what()).find("exploration.sample_mode"), std::string::npos) << e.what();
+  }
 }

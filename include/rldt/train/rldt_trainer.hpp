@@ -32,11 +32,17 @@ class NonFiniteError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Exploration while collecting data (§5).
+// Exploration while collecting data (§5). Evaluation iterations ignore it (deterministic x_0 = 0).
 struct ExplorationConfig {
-  std::string noise_mode = "min_extrp";  // "none" | "add" | "min_extrp"
-  double action_sample_noise = 0.02;     // σ for "add"
-  int64_t min_extrp_step = 6;            // "min_extrp": k ~ U{min_extrp_step .. K−1}
+  // How the executed chunk is produced on training iterations:
+  //   "full":        the whole Euler chain, then noise_mode on the final action a = x_K;
+  //   "extrapolate": stop at k ~ U{min_extrp_step .. K−1}, act ŷ_k + sqrt(1 − k/K)·σ·ε;
+  //   "qsample":     a = x_K, then langevin_steps of a ← a + σ·∇_a Q(s, a) + (σ/2)·ε.
+  std::string sample_mode = "full";
+  std::string noise_mode = "min_extrp";  // "full" only: "none" | "add" (a + σ·ε) | "min_extrp"
+  double action_sample_noise = 0.02;     // σ
+  int64_t min_extrp_step = 6;            // "min_extrp" / "extrapolate": k ~ U{min_extrp_step .. K−1}
+  int64_t langevin_steps = 4;            // "qsample"
   // Checks the fields alone (min_extrp_step < K is checked with the policy config).
   void validate() const;
 };
