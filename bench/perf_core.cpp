@@ -1,0 +1,169 @@
+// Hot paths of RLDT in C++ (issue 6), Google Benchmark. bench/perf.py runs this program and the
+// PyTorch-eager counterparts (bench/perf_torch.py) in one go and prints the comparison table.
+//
+//   build/rldt_bench_perf [--benchmark_filter=REGEX] [--benchmark_format=json]
+//
+// Sizes follow ALGORITHM.md §1–4 and §7 (Hopper: obs 11, d 3, chunk H = 4, K = 8, actor
+// [512]x3 residual MLP, critics [256]x3 SiLU, M = 2, P = 8). Counters: "rows" network rows per
+// call, "env_steps" where envs are stepped; bench/perf.py turns times into GFLOP/s.
+#include <benchmark/benchmark.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <memory>
+
+#include "rldt/algo/critic_ensemble.hpp"
+#include "rldt/algo/expected_target.hpp"
+#include "rldt/algo/flow_policy.hpp"
+#include "rldt/train/config_io.hpp"
+#include "rldt/train/rldt_trainer.hpp"
+#include "rldt/util/rng.hpp"
+
+using namespace rldt;
+
+namespace {
+
+constexpr int64_t kObs = 11, kAct = 3, kH = 4, kK = 8;
+
+FlowPolicyConfig actor_config() {
+  FlowPolicyConfig c;
+  c.obs_dim = kObs;
+  c.action_dim = kAct;
+  c.horizon_steps = kH;
+  c.denoising_steps = kK;
+  c.mlp_dims = {512, 512, 512};
+  return c;
+}
+
+CriticConfig critic_config() {
+  CriticConfig c;
+  c.obs_dim = kObs;
+  c.action_dim = kAct;
+  c.act_steps = kH;
+  c.hidden = {256, 256, 256};
+  return c;
+}
+
+// fp32 matmul peak: (n x n) @ (n x n), 2n³ flops per call.
+void BM_Matmul(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  auto gen = make_generator(0);
+  auto a = torch::randn({n, n}, gen), b = torch::randn({n, n}, gen), c = torch::empty({n, n});
+  for (auto _ : state) {
+    torch::mm_out(c, a, b);
+    benchmark::DoNotOptimize(c.data_ptr<float>());
+  }
+  state.counters["flops"] = 2.0 * n * n * n;
+}
+BENCHMARK(BM_Matmul)->Arg(1024)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// Actor inference: K Euler steps of the velocity net for B states (no autograd).
+void BM_ActorInference(benchmark::State& state) {
+  const int64_t B = state.range(0);
+  FlowPolicy policy(actor_config(), 0);
+  auto gen = make_generator(1);
+  auto obs = torch::randn({B, kObs}, gen);
+  torch::NoGradGuard ng;
+  for (auto _ : state) {
+    auto a = policy.act(obs, gen);
+    benchmark::DoNotOptimize(a.data_ptr<float>());
+  }
+  state.counters["rows"] = static_cast<double>(B);
+}
+BENCHMARK(BM_ActorInference)->Arg(1)->Arg(100)->Unit(benchmark::kMicrosecond)->UseRealTime();
+
+// One RLDT actor update (§4): particles with their chain, critic gradients, one forward with
+// gradient at (x_k, t), SVGD field at ŷ, L_align + L_cons + L_ref, backward, Adam.
+void BM_ActorUpdate(benchmark::State& state) {
+  const int64_t B = state.range(0);
+  auto policy = std::make_shared<FlowPolicy>(actor_config(), 0);
+  CriticEnsemble critic(critic_config(), 1);
+  ActorUpdateConfig ac;
+  ac.n_particles = 8;
+  ActorUpdater updater(policy, ac);
+  ActionGradFn grad_fn = [&critic](const torch::Tensor& o, const torch::Tensor& a) { return critic.action_grad(o, a); };
+  auto gen = make_generator(2);
+  auto obs = torch::randn({B, kObs}, gen);
+  for (auto _ : state) {
+    auto st = updater.update(obs, grad_fn, gen);
+    benchmark::DoNotOptimize(st.loss);
+  }
+  state.counters["rows"] = static_cast<double>(B * ac.n_particles);
+}
+BENCHMARK(BM_ActorUpdate)->Arg(256)->Arg(16)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// One critic update on n (state, chunk) samples: both members forward + backward, AdamW, Polyak.
+void BM_CriticUpdate(benchmark::State& state) {
+  const int64_t n = state.range(0), traj = 16, T = n / traj;
+  CriticEnsemble critic(critic_config(), 1);
+  auto gen = make_generator(3);
+  auto obs = torch::randn({traj, T, kObs}, gen);
+  auto chunks = torch::rand({traj, T, kH, kAct}, gen) * 2 - 1;
+  auto targets = torch::randn({traj, T}, gen);
+  for (auto _ : state) {
+    double l = critic.update(obs, chunks, targets);
+    benchmark::DoNotOptimize(l);
+  }
+  state.counters["rows"] = static_cast<double>(n);
+}
+BENCHMARK(BM_CriticUpdate)->Arg(4096)->Arg(256)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+RldtTrainerConfig hopper_rollout_config(int64_t n_envs) {
+  RldtTrainerConfig c;
+  c.env = "Hopper-v5";
+  c.n_envs = n_envs;
+  c.env_threads = 2;
+  c.n_steps = 25;
+  c.act_steps = kH;
+  c.val_freq = 1;  // every iteration is a deterministic rollout without updates
+  c.policy = actor_config();
+  c.exploration.min_extrp_step = 6;
+  return c;
+}
+
+// Rollout throughput: Hopper, N envs, chunk steps with policy sampling (K = 8 steps of the
+// [512]x3 actor per chunk), executed 4 actions per chunk. Counter env_steps/s.
+void BM_Rollout(benchmark::State& state) {
+  const int64_t N = state.range(0);
+  RldtTrainer trainer(hopper_rollout_config(N));
+  int64_t steps = 0, rows = 0;
+  for (auto _ : state) {
+    const auto before = trainer.env_steps();
+    trainer.train_iteration();
+    steps += trainer.env_steps() - before;
+    rows += N * trainer.config().n_steps;
+  }
+  state.counters["env_steps"] = benchmark::Counter(static_cast<double>(steps), benchmark::Counter::kIsRate);
+  state.counters["rows"] = static_cast<double>(rows) / static_cast<double>(state.iterations());
+  state.counters["env_steps_per_iter"] = static_cast<double>(steps) / static_cast<double>(state.iterations());
+}
+BENCHMARK(BM_Rollout)->Arg(16)->Arg(64)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
+
+// One whole training iteration of configs/gym/hopper/finetune-cpu.yaml (random actor of the
+// file's architecture; no critic warm-up so the actor steps run), split into its phases, and the
+// deterministic evaluation iteration before it.
+void BM_HopperCpuIteration(benchmark::State& state) {
+  RunConfig run = load_run_config(RLDT_SOURCE_DIR "/configs/gym/hopper/finetune-cpu.yaml",
+                                  {"n_critic_warmup_itr=0", "val_freq=1000"});
+  RldtTrainer trainer(run.trainer);
+  const auto t0 = std::chrono::steady_clock::now();
+  trainer.train_iteration();  // iteration 0: evaluation
+  const double eval_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  double rollout = 0, critic = 0, actor = 0;
+  for (auto _ : state) {
+    auto m = trainer.train_iteration();
+    rollout += m.seconds_rollout;
+    critic += m.seconds_critic;
+    actor += m.seconds_actor;
+  }
+  const double n = static_cast<double>(state.iterations());
+  state.counters["s_rollout"] = rollout / n;
+  state.counters["s_critic"] = critic / n;
+  state.counters["s_actor"] = actor / n;
+  state.counters["s_eval_iteration"] = eval_s;
+}
+BENCHMARK(BM_HopperCpuIteration)->Unit(benchmark::kSecond)->UseRealTime()->Iterations(2);
+
+}  // namespace
+
+BENCHMARK_MAIN();

@@ -1,0 +1,58 @@
+"""bench/perf_torch.py is the same computation as the library (so the comparison in bench/perf.py
+is fair): its velocity net with an rldt.FlowPolicy's weights gives the policy's outputs, and its
+SVGD field matches rldt.svgd_direction. bench/perf.py --quick runs end to end (no timings checked)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import rldt
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "bench"))
+import perf_torch as pt  # noqa: E402
+
+
+def test_eager_velocity_net_matches_the_library():
+    cfg = rldt.FlowPolicyConfig(obs_dim=pt.OBS, action_dim=pt.ACT, horizon_steps=pt.H, denoising_steps=pt.K,
+                                mlp_dims=[64, 64, 64])
+    policy = rldt.FlowPolicy(cfg, seed=3)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((5, pt.H, pt.ACT)).astype(np.float32)
+    t = np.array([0.0, 0.125, 0.5, 0.75, 0.875], np.float32)
+    obs = rng.standard_normal((5, pt.OBS)).astype(np.float32)
+    eager = pt.check_parity(policy.state_dict(), (64, 64, 64), x, t, obs)
+    k = (t * pt.K).astype(np.int64)
+    # The library's expected target is x + (1 - t) v: recover v from it.
+    y = policy.expected_target(x, k, obs)
+    v = (y - x) / (1 - t)[:, None, None]
+    np.testing.assert_allclose(eager, v, rtol=1e-4, atol=1e-5)
+
+
+def test_eager_svgd_field_matches_the_library():
+    rng = np.random.default_rng(1)
+    b, p, a = 3, pt.P, pt.A
+    y = rng.standard_normal((b, p, a)).astype(np.float32)
+    x = rng.standard_normal((b, p, a)).astype(np.float32)
+    g = rng.standard_normal((b, p, a)).astype(np.float32)
+    eager = pt.svgd_field(torch.as_tensor(y), torch.as_tensor(x), torch.as_tensor(g), temp=0.1).numpy()
+    lib, _ = rldt.svgd_direction(y, x, g, rldt.SvgdConfig(svgd_temp=0.1))
+    # The library takes the lower median of the P distances; torch.median returns the lower one too.
+    np.testing.assert_allclose(eager, np.asarray(lib).reshape(b, p, a), rtol=1e-3, atol=1e-5)
+
+
+def test_perf_driver_quick_run():
+    exe = REPO / "build" / "rldt_bench_perf"
+    if not exe.exists():
+        pytest.skip("build/rldt_bench_perf not built")
+    env = dict(os.environ, PYTHONPATH=str(REPO / "python"))
+    out = subprocess.run([sys.executable, str(REPO / "bench" / "perf.py"), "--quick"], capture_output=True, text=True,
+                         env=env, cwd=REPO, timeout=600)
+    assert out.returncode == 0, out.stderr
+    for name in ("Matmul/1024", "ActorInference/1", "ActorUpdate/256", "CriticUpdate/4096"):
+        assert f"| {name} |" in out.stdout, out.stdout
