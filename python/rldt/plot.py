@@ -1,6 +1,7 @@
 """Plot evaluation return against environment steps for `rldt` run folders.
 
-    python3 -m rldt.plot RUN_DIR [RUN_DIR ...] --out FILE.png [--metric episode_return]
+    rldt plot RUN_DIR [RUN_DIR ...] --out FILE.png [--metric episode_return] [--x env_steps|seconds_wall]
+    python3 -m rldt.plot ...      (the same; also runs as a plain script: python3 plot.py ...)
 
 Each run folder is one written by the `rldt` command (metrics.csv, and run.json naming the config).
 Runs with the same config name (e.g. several seeds of configs/gym/hopper/finetune-cpu.yaml) are
@@ -47,8 +48,12 @@ def config_name(run_dir: Path) -> str:
     return re.sub(r"-seed\d+$", "", run_dir.resolve().name)
 
 
-def read_run(run_dir: Path, metric: str = "episode_return", eval_only: bool = True) -> Run:
-    """Reads (env_steps, metric) of a run's evaluation iterations (all iterations if not eval_only)."""
+X_AXES = {"env_steps": "environment steps", "seconds_wall": "wall-clock seconds"}
+
+
+def read_run(run_dir: Path, metric: str = "episode_return", eval_only: bool = True, x: str = "env_steps") -> Run:
+    """Reads (x, metric) of a run's evaluation iterations (all iterations if not eval_only);
+    x is a metrics.csv column: env_steps or seconds_wall."""
     csv_path = run_dir / "metrics.csv"
     if not csv_path.is_file():
         raise FileNotFoundError(f"{run_dir}: no metrics.csv (is this an rldt run folder?)")
@@ -57,13 +62,15 @@ def read_run(run_dir: Path, metric: str = "episode_return", eval_only: bool = Tr
         reader = csv.DictReader(f)
         if metric not in (reader.fieldnames or []):
             raise KeyError(f"{csv_path}: no column '{metric}'; columns: {', '.join(reader.fieldnames or [])}")
+        if x not in (reader.fieldnames or []):
+            raise KeyError(f"{csv_path}: no column '{x}' for the x axis; columns: {', '.join(reader.fieldnames or [])}")
         for row in reader:
             if eval_only and row.get("eval") not in ("1", "true", "True"):
                 continue
             value = _float(row[metric])
             if math.isnan(value):
                 continue
-            run.env_steps.append(_float(row["env_steps"]))
+            run.env_steps.append(_float(row[x]))
             run.values.append(value)
     return run
 
@@ -94,14 +101,17 @@ def group_curve(runs: list[Run]):
 
 
 def plot(run_dirs: list[Path], out: Path, metric: str = "episode_return", eval_only: bool = True,
-         title: str | None = None) -> dict:
+         title: str | None = None, x: str = "env_steps") -> dict:
     """Writes the figure to `out`; returns {config name: (runs, last mean)} for a summary."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    runs = [read_run(Path(d), metric, eval_only) for d in run_dirs]
+    if x not in X_AXES:
+        raise KeyError(f"x axis '{x}' is not one of {', '.join(X_AXES)}")
+    runs = [read_run(Path(d), metric, eval_only, x) for d in run_dirs]
+    xlabel = X_AXES[x]
     groups = group_runs(runs)
     fig, ax = plt.subplots(figsize=(7, 4.5))
     summary = {}
@@ -119,7 +129,7 @@ def plot(run_dirs: list[Path], out: Path, metric: str = "episode_return", eval_o
         if len(members) > 1:
             ax.fill_between(x, lo, hi, color=color, alpha=0.2, linewidth=0)
         summary[name] = (len(members), mean[-1] if mean else math.nan)
-    ax.set_xlabel("environment steps")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(("evaluation " if eval_only else "") + metric.replace("_", " "))
     ax.set_title(title or "rldt runs: mean over runs, band = min..max")
     ax.grid(alpha=0.3)
@@ -132,15 +142,17 @@ def plot(run_dirs: list[Path], out: Path, metric: str = "episode_return", eval_o
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python3 -m rldt.plot", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="rldt plot", description=__doc__.split("\n\n")[0])
     p.add_argument("runs", nargs="+", type=Path, help="run folders written by `rldt`")
     p.add_argument("--out", type=Path, required=True, help="image file to write (.png, .pdf, .svg)")
     p.add_argument("--metric", default="episode_return", help="metrics.csv column (default episode_return)")
     p.add_argument("--all-iterations", action="store_true", help="plot training iterations too, not only evaluations")
+    p.add_argument("--x", default="env_steps", choices=list(X_AXES),
+                   help="x axis: env_steps (default) or seconds_wall (wall-clock time of the run)")
     p.add_argument("--title", default=None)
     a = p.parse_args(argv)
     try:
-        summary = plot(a.runs, a.out, a.metric, not a.all_iterations, a.title)
+        summary = plot(a.runs, a.out, a.metric, not a.all_iterations, a.title, a.x)
     except (FileNotFoundError, KeyError) as e:
         print(f"rldt.plot: {e.args[0] if e.args else e}", file=sys.stderr)
         return 2

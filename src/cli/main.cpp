@@ -2,7 +2,7 @@
 //   rldt scratch  --config F [--out RUN_DIR] [--force] [key.path=value ...]
 //   rldt finetune --config F [--out RUN_DIR] [--force] [key.path=value ...]
 //   rldt eval     --config F [--policy FILE] [--iterations N] [--out RUN_DIR] [--force] [key.path=value ...]
-// Plots: `python3 -m rldt.plot RUN_DIR... --out FILE` (python/rldt/plot.py).
+//   rldt plot     RUN_DIR... --out FILE.png [--metric M] [--x env_steps|seconds_wall]   (python/rldt/plot.py)
 //
 // Exit codes: 0 done, 2 bad usage or config (nothing was run), 1 failure while running,
 // 128+signal when SIGINT/SIGTERM stopped the run after a completed iteration.
@@ -27,6 +27,7 @@
 #include "rldt/train/rldt_trainer.hpp"
 #include "rldt/train/config_io.hpp"
 #include "rldt/util/serialize.hpp"
+#include "plot_command.hpp"
 #include "run_log.hpp"
 
 namespace fs = std::filesystem;
@@ -291,8 +292,7 @@ int train_or_eval(const Args& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"rldt: Reinforcement Learning with Density Transport (runs from YAML configs).\n"
-               "Plot runs with: python3 -m rldt.plot RUN_DIR... --out FILE"};
+  CLI::App app{"rldt: Reinforcement Learning with Density Transport (runs from YAML configs)."};
   app.require_subcommand(1);
   Args a;
   auto add_run_options = [&a](CLI::App* sub) {
@@ -305,6 +305,10 @@ int main(int argc, char** argv) {
   auto* finetune = app.add_subcommand("finetune", "fine-tune the pretrained policy named by base_policy");
   auto* eval = app.add_subcommand("eval", "deterministic rollouts of a policy; prints the mean return");
   for (auto* sub : {scratch, finetune, eval}) add_run_options(sub);
+  auto* plot = app.add_subcommand("plot", "learning curves of run folders: rldt plot RUN_DIR... --out FILE.png "
+                                          "[--metric M] [--x env_steps|seconds_wall] (python3 + matplotlib)");
+  plot->prefix_command();  // everything after `plot` goes to the plotting script
+  plot->set_help_flag();
   eval->add_option("--policy,-p", a.policy, "policy file (default: the config's base_policy)");
   eval->add_option("--iterations,-n", a.iterations, "evaluation iterations of n_envs x n_steps chunk steps")
       ->capture_default_str();
@@ -315,6 +319,7 @@ int main(int argc, char** argv) {
     return rc == 0 ? kOk : kUsage;
   }
   a.command = app.get_subcommands().front()->get_name();
+  if (a.command == "plot") return cli::run_plot(plot->remaining());
   try {
     return train_or_eval(a);
   } catch (const ConfigError& e) {

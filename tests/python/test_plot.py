@@ -76,3 +76,26 @@ def test_missing_metrics_is_an_error(tmp_path):
     assert plot.main([str(tmp_path / "empty"), "--out", str(tmp_path / "x.png")]) == 2
     with pytest.raises(FileNotFoundError):
         plot.read_run(tmp_path / "empty")
+
+
+def test_wall_clock_axis_and_bad_axis(tmp_path):
+    d = make_run(tmp_path, "w-seed0", "ip-scratch", [5.0, 20.0])
+    run = plot.read_run(d, x="seconds_wall")
+    assert run.env_steps == [1.0, 1.0]  # the synthetic rows all say 1 s
+    out = tmp_path / "wall.png"
+    assert plot.main([str(d), "--out", str(out), "--x", "seconds_wall"]) == 0
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(KeyError, match="x axis"):
+        plot.plot([d], tmp_path / "bad.png", x="iteration_count")
+
+
+def test_runs_as_a_plain_script_without_the_extension(tmp_path):
+    # `rldt plot` runs plot.py as a script with any python3 that has matplotlib: it must not need
+    # the compiled rldt._core.
+    d = make_run(tmp_path, "s-seed0", "ip-scratch", [5.0, 20.0])
+    script = Path(__file__).resolve().parents[2] / "python" / "rldt" / "plot.py"
+    out = tmp_path / "s.png"
+    res = subprocess.run([sys.executable, "-I", str(script), str(d), "--out", str(out)],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert out.exists()
