@@ -15,6 +15,7 @@
 #include "rldt/algo/critic_ensemble.hpp"
 #include "rldt/algo/expected_target.hpp"
 #include "rldt/algo/flow_policy.hpp"
+#include "rldt/algo/inference_policy.hpp"
 #include "rldt/train/config_io.hpp"
 #include "rldt/train/rldt_trainer.hpp"
 #include "rldt/util/rng.hpp"
@@ -71,6 +72,23 @@ void BM_ActorInference(benchmark::State& state) {
   state.counters["rows"] = static_cast<double>(B);
 }
 BENCHMARK(BM_ActorInference)->Arg(1)->Arg(100)->Unit(benchmark::kMicrosecond)->UseRealTime();
+
+// The same sampling through InferencePolicy (Eigen, no LibTorch ops; the deployment path).
+void BM_ActorInferenceEigen(benchmark::State& state) {
+  const int64_t B = state.range(0);
+  FlowPolicy policy(actor_config(), 0);
+  InferencePolicy fast(policy);
+  auto gen = make_generator(1);
+  auto obs = torch::randn({B, kObs}, gen).contiguous();
+  auto x0 = torch::randn({B, kH * kAct}, gen).contiguous();
+  std::vector<float> out(static_cast<size_t>(B * kH * kAct));
+  for (auto _ : state) {
+    fast.act(obs.data_ptr<float>(), B, x0.data_ptr<float>(), out.data());
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.counters["rows"] = static_cast<double>(B);
+}
+BENCHMARK(BM_ActorInferenceEigen)->Arg(1)->Arg(100)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 // One RLDT actor update (§4): particles with their chain, critic gradients, one forward with
 // gradient at (x_k, t), SVGD field at ŷ, L_align + L_cons + L_ref, backward, Adam.

@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "rldt/algo/flow_policy.hpp"
+#include "rldt/algo/inference_policy.hpp"
 #include "rldt/util/check.hpp"
 #include "rldt/util/rng.hpp"
 
@@ -93,8 +94,8 @@ TEST(FlowPolicy, LearnsATwoModeMixture) {
     return torch::matmul(c.t(), c) / static_cast<double>(x.size(0) - 1);
   };
   auto cov_err = (cov(a) - cov(data)).abs().max().item<double>();
-  std::cout << "two-mode BC: shares " << left << " / " << right << ", mean err " << mean_err << ", cov err "
-            << cov_err << "\n";
+  std::cout << "two-mode BC: shares " << left << " / " << right << ", mean err " << mean_err << ", cov err " << cov_err
+            << "\n";
   EXPECT_GE(left, 0.35);
   EXPECT_GE(right, 0.35);
   // Mixture covariance is ≈ [[2.31, −0.75], [−0.75, 0.31]]; sample-size noise at
@@ -123,8 +124,8 @@ TEST(FlowPolicy, ExpectedTargetMatchesGaussianPosteriorMean) {
     auto xt = t * m + var.sqrt() * torch::randn({n, 2}, gen);
     auto analytic = m + t * s * s * (xt - t * m) / var;
     torch::NoGradGuard ng;
-    auto est = p.expected_target(xt.view({n, 1, 2}), torch::full({n}, k, torch::kLong), torch::zeros({n, 1}))
-                   .view({n, 2});
+    auto est =
+        p.expected_target(xt.view({n, 1, 2}), torch::full({n}, k, torch::kLong), torch::zeros({n, 1})).view({n, 2});
     auto err = (est - analytic).abs().mean().item<double>();
     std::cout << "E[x1|x_t] at t=" << t << ": mean abs error " << err << "\n";
     // The posterior mean's spread over x_t is ≈ 0.5–1.0; 0.08 is < 10% of it.
@@ -191,14 +192,107 @@ TEST(FlowPolicy, ConfigAndInputErrorsNameTheField) {
     }
   };
   auto cfg = small_config(3, 2, 2, 4);
-  expect_msg([&] { auto c = cfg; c.denoising_steps = 0; FlowPolicy p(c); }, "denoising_steps");
-  expect_msg([&] { auto c = cfg; c.prediction = "eps"; FlowPolicy p(c); }, "prediction");
-  expect_msg([&] { auto c = cfg; c.mlp_dims = {64, 64}; FlowPolicy p(c); }, "mlp_dims");
-  expect_msg([&] { auto c = cfg; c.activation = "gelu2"; FlowPolicy p(c); }, "activation");
+  expect_msg(
+      [&] {
+        auto c = cfg;
+        c.denoising_steps = 0;
+        FlowPolicy p(c);
+      },
+      "denoising_steps");
+  expect_msg(
+      [&] {
+        auto c = cfg;
+        c.prediction = "eps";
+        FlowPolicy p(c);
+      },
+      "prediction");
+  expect_msg(
+      [&] {
+        auto c = cfg;
+        c.mlp_dims = {64, 64};
+        FlowPolicy p(c);
+      },
+      "mlp_dims");
+  expect_msg(
+      [&] {
+        auto c = cfg;
+        c.activation = "gelu2";
+        FlowPolicy p(c);
+      },
+      "activation");
   FlowPolicy p(cfg);
   auto gen = make_generator(0);
   expect_msg([&] { p.sample(torch::zeros({4, 2}), gen); }, "obs");
   expect_msg([&] { p.bc_loss(torch::zeros({4, 3}), torch::zeros({4, 3, 2}), gen); }, "actions");
-  expect_msg([&] { p.expected_target(torch::zeros({4, 2, 2}), torch::full({4}, 4, torch::kLong), torch::zeros({4, 3})); },
-             "'k'");
+  expect_msg(
+      [&] {
+        p.expected_target(torch::zeros({4, 2, 2}), torch::full({4}, 4, torch::kLong), torch::zeros({4, 3}));
+      },
+      "'k'");
+}
+
+// ---------------------------------------------------------------------------
+// InferencePolicy (Eigen deployment path) vs FlowPolicy sampling
+// ---------------------------------------------------------------------------
+
+TEST(InferencePolicy, MatchesTheTorchSamplerForEveryArchitecture) {
+  struct Case {
+    bool residual;
+    std::string activation, prediction;
+    double clip;
+  };
+  for (const Case& c : {Case{true, "relu", "v_pred", 0.0}, Case{true, "mish", "x_pred", 0.0},
+                        Case{false, "silu", "v_pred", 0.5}, Case{false, "tanh", "x_pred", 0.0}}) {
+    FlowPolicyConfig cfg;
+    cfg.obs_dim = 5;
+    cfg.action_dim = 2;
+    cfg.horizon_steps = 3;
+    cfg.denoising_steps = 6;
+    cfg.mlp_dims = c.residual ? std::vector<int64_t>{32, 32, 32, 32, 32} : std::vector<int64_t>{24, 16, 8};
+    cfg.residual = c.residual;
+    cfg.activation = c.activation;
+    cfg.prediction = c.prediction;
+    cfg.final_action_clip = c.clip;
+    FlowPolicy policy(cfg, 7);
+    InferencePolicy fast(policy);
+    auto gen = make_generator(1);
+    const int64_t B = 9, A = cfg.action_size();
+    auto obs = torch::randn({B, cfg.obs_dim}, gen);
+    // Deterministic: x_0 = 0.
+    auto ref = policy.act(obs, gen, /*deterministic=*/true).contiguous();
+    std::vector<float> out(static_cast<size_t>(B * A));
+    fast.act(obs.data_ptr<float>(), B, nullptr, out.data());
+    auto got = torch::from_blob(out.data(), {B, cfg.horizon_steps, cfg.action_dim}).clone();
+    EXPECT_TRUE(torch::allclose(got, ref, 1e-4, 1e-5))
+        << c.activation << " " << c.prediction << ": " << (got - ref).abs().max().item<double>();
+    // Seeded: the same x_0 for both.
+    auto g1 = make_generator(3), g2 = make_generator(3);
+    auto sampled = policy.act(obs, g1).contiguous();
+    auto x0 = torch::randn({B, cfg.horizon_steps, cfg.action_dim}, g2).contiguous();
+    fast.act(obs.data_ptr<float>(), B, x0.data_ptr<float>(), out.data());
+    got = torch::from_blob(out.data(), {B, cfg.horizon_steps, cfg.action_dim}).clone();
+    EXPECT_TRUE(torch::allclose(got, sampled, 1e-4, 1e-5)) << (got - sampled).abs().max().item<double>();
+    // One state.
+    std::vector<float> o(obs.data_ptr<float>(), obs.data_ptr<float>() + cfg.obs_dim);
+    auto one = fast.act(o);
+    for (int64_t j = 0; j < A; ++j) EXPECT_NEAR(one[j], ref.view({B, A})[0][j].item<float>(), 1e-5);
+  }
+}
+
+TEST(InferencePolicy, FollowsTheWeightsItWasBuiltFromAndChecksInput) {
+  FlowPolicyConfig cfg;
+  cfg.obs_dim = 4;
+  cfg.action_dim = 1;
+  cfg.horizon_steps = 2;
+  cfg.mlp_dims = {16, 16, 16};
+  FlowPolicy policy(cfg, 0);
+  {
+    torch::NoGradGuard ng;
+    for (auto& p : policy.ema()->parameters()) p.mul_(0.5);
+  }
+  InferencePolicy actor(policy), ema(policy, "ema");
+  std::vector<float> obs = {0.1f, -0.2f, 0.3f, 0.4f};
+  EXPECT_NE(actor.act(obs), ema.act(obs));
+  EXPECT_THROW(actor.act(std::vector<float>{1.f, 2.f}), ArgumentError);
+  EXPECT_THROW(InferencePolicy(policy, "reference"), ArgumentError);
 }

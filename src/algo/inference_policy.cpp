@@ -1,0 +1,172 @@
+#include "rldt/algo/inference_policy.hpp"
+
+#include <torch/torch.h>
+
+#include <Eigen/Dense>
+#include <algorithm>
+#include <cmath>
+
+#include "rldt/nn/time_embedding.hpp"
+#include "rldt/util/check.hpp"
+
+namespace rldt {
+
+namespace {
+
+using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using ColMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor>;
+
+std::vector<float> to_vector(const torch::Tensor& t) {
+  auto c = t.detach().to(torch::kFloat).contiguous();
+  return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+}
+
+torch::Tensor param(torch::nn::Module& net, const std::string& name) {
+  auto params = net.named_parameters(/*recurse=*/true);
+  const auto* p = params.find(name);
+  check_arg(p != nullptr, "InferencePolicy: the velocity network has no parameter '", name, "'");
+  return p->detach();
+}
+
+// Applies the activation in place to n values.
+void activate(const std::string& act, float* x, int64_t n) {
+  if (act == "relu") {
+    for (int64_t i = 0; i < n; ++i) x[i] = x[i] > 0.f ? x[i] : 0.f;
+  } else if (act == "silu") {
+    for (int64_t i = 0; i < n; ++i) x[i] = x[i] / (1.f + std::exp(-x[i]));
+  } else if (act == "mish") {
+    for (int64_t i = 0; i < n; ++i)
+      x[i] = x[i] * std::tanh(std::log1p(std::exp(-std::abs(x[i]))) + std::max(x[i], 0.f));
+  } else if (act == "tanh") {
+    for (int64_t i = 0; i < n; ++i) x[i] = std::tanh(x[i]);
+  }  // identity: nothing
+}
+
+}  // namespace
+
+InferencePolicy::InferencePolicy(FlowPolicy& policy, const std::string& net_name) : cfg_(policy.config()) {
+  check_choice(net_name, "net", {"actor", "ema"});
+  VelocityNet& net = net_name == "ema" ? policy.ema() : policy.actor();
+  torch::NoGradGuard ng;
+  const int64_t A = cfg_.action_size(), T = cfg_.time_dim, O = cfg_.obs_dim, K = cfg_.denoising_steps;
+  // First layer and the body.
+  torch::Tensor w_in, b_in;
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> hidden;
+  torch::Tensor w_out, b_out;
+  if (cfg_.residual) {
+    w_in = param(*net, "body.input.weight");
+    b_in = param(*net, "body.input.bias");
+    for (size_t i = 0; i + 1 < cfg_.mlp_dims.size(); ++i)
+      hidden.emplace_back(param(*net, "body.blocks." + std::to_string(i) + ".weight"),
+                          param(*net, "body.blocks." + std::to_string(i) + ".bias"));
+    w_out = param(*net, "body.output.weight");
+    b_out = param(*net, "body.output.bias");
+  } else {
+    const size_t n = cfg_.mlp_dims.size() + 1;  // linear layers
+    w_in = param(*net, "body.layers.0.weight");
+    b_in = param(*net, "body.layers.0.bias");
+    for (size_t i = 1; i + 1 < n; ++i)
+      hidden.emplace_back(param(*net, "body.layers." + std::to_string(i) + ".weight"),
+                          param(*net, "body.layers." + std::to_string(i) + ".bias"));
+    w_out = param(*net, "body.layers." + std::to_string(n - 1) + ".weight");
+    b_out = param(*net, "body.layers." + std::to_string(n - 1) + ".bias");
+  }
+  hidden_ = w_in.size(0);
+  check_arg(w_in.size(1) == A + T + O, "InferencePolicy: first layer has ", w_in.size(1), " inputs, expected ",
+            A + T + O);
+  // Input order of the network: [x (A), time embedding (T), obs (O)].
+  in_x_ = Layer{A, hidden_, to_vector(w_in.narrow(1, 0, A)), {}};
+  in_obs_ = Layer{O, hidden_, to_vector(w_in.narrow(1, A + T, O)), {}};
+  // Time embedding of every t_k and its share of the first layer, with the first-layer bias.
+  auto t = torch::arange(K, torch::kFloat) / static_cast<double>(K);
+  auto emb = sinusoidal_embedding(t, T);
+  emb = torch::linear(emb, param(*net, "time.fc1.weight"), param(*net, "time.fc1.bias"));
+  emb = torch::mish(emb);
+  emb = torch::linear(emb, param(*net, "time.fc2.weight"), param(*net, "time.fc2.bias"));  // (K, T)
+  step_bias_ = to_vector(torch::linear(emb, w_in.narrow(1, A, T), b_in));                  // (K, h)
+  for (auto& [w, b] : hidden) hidden_layers_.push_back(Layer{w.size(1), w.size(0), to_vector(w), to_vector(b)});
+  out_ = Layer{w_out.size(1), w_out.size(0), to_vector(w_out), to_vector(b_out)};
+  check_arg(out_.out == A, "InferencePolicy: output layer has ", out_.out, " outputs, expected ", A);
+}
+
+void InferencePolicy::act(const float* obs, int64_t B, const float* x0, float* out) {
+  check_arg(B >= 1, "InferencePolicy::act: B must be >= 1, got ", B);
+  const int64_t A = cfg_.action_size(), O = cfg_.obs_dim, K = cfg_.denoising_steps, h = hidden_;
+  int64_t widest = h;
+  for (const auto& l : hidden_layers_) widest = std::max(widest, l.out);
+  if (static_cast<int64_t>(z_.size()) < widest * B) {
+    obs_proj_.resize(h * B);
+    z_.resize(widest * B);
+    y_.resize(widest * B);
+    u_.resize(widest * B);
+    v_.resize(A * B);
+  }
+  auto W = [](const Layer& l) { return Eigen::Map<const RowMat>(l.w.data(), l.out, l.in); };
+  Eigen::Map<const ColMat> obs_m(obs, O, B);
+  Eigen::Map<ColMat> x(out, A, B);  // the chain runs in the output buffer
+  if (x0) {
+    x = Eigen::Map<const ColMat>(x0, A, B);
+  } else {
+    x.setZero();
+  }
+  Eigen::Map<ColMat> obs_proj(obs_proj_.data(), h, B);
+  obs_proj.noalias() = W(in_obs_) * obs_m;
+  Eigen::Map<ColMat> v(v_.data(), A, B);
+  const bool residual = cfg_.residual, xpred = cfg_.prediction == "x_pred";
+  const std::string& act = cfg_.activation;
+  for (int64_t k = 0; k < K; ++k) {
+    const float t = static_cast<float>(k) / static_cast<float>(K);
+    Eigen::Map<ColMat> z(z_.data(), h, B);
+    z.noalias() = W(in_x_) * x;
+    z += obs_proj;
+    z.colwise() += Eigen::Map<const Eigen::VectorXf>(step_bias_.data() + k * h, h);
+    int64_t width = h;
+    if (residual) {
+      for (size_t i = 0; i + 1 < hidden_layers_.size(); i += 2) {
+        const Layer &l1 = hidden_layers_[i], &l2 = hidden_layers_[i + 1];
+        // z += W2 act(W1 act(z) + b1) + b2
+        Eigen::Map<ColMat> y(y_.data(), h, B), u(u_.data(), h, B);
+        y = z;
+        activate(act, y.data(), h * B);
+        u.noalias() = W(l1) * y;
+        u.colwise() += Eigen::Map<const Eigen::VectorXf>(l1.b.data(), l1.out);
+        activate(act, u.data(), h * B);
+        y.noalias() = W(l2) * u;
+        y.colwise() += Eigen::Map<const Eigen::VectorXf>(l2.b.data(), l2.out);
+        z += y;
+      }
+    } else {
+      float* cur = z_.data();
+      float* nxt = y_.data();
+      for (const auto& l : hidden_layers_) {
+        activate(act, cur, width * B);
+        Eigen::Map<ColMat> nm(nxt, l.out, B);
+        nm.noalias() = W(l) * Eigen::Map<const ColMat>(cur, width, B);
+        nm.colwise() += Eigen::Map<const Eigen::VectorXf>(l.b.data(), l.out);
+        width = l.out;
+        std::swap(cur, nxt);
+      }
+      if (cur != z_.data()) std::copy(cur, cur + width * B, z_.data());
+      activate(act, z_.data(), width * B);
+    }
+    Eigen::Map<const ColMat> zf(z_.data(), width, B);
+    v.noalias() = W(out_) * zf;
+    v.colwise() += Eigen::Map<const Eigen::VectorXf>(out_.b.data(), A);
+    if (xpred) v = (v - x) / (1.f - t);  // x̂ → velocity
+    x += v / static_cast<float>(K);
+  }
+  if (cfg_.final_action_clip > 0) {
+    const float c = static_cast<float>(cfg_.final_action_clip);
+    x = x.cwiseMax(-c).cwiseMin(c);
+  }
+}
+
+std::vector<float> InferencePolicy::act(const std::vector<float>& obs) {
+  check_arg(static_cast<int64_t>(obs.size()) == cfg_.obs_dim, "InferencePolicy::act: obs has ", obs.size(),
+            " entries, expected obs_dim = ", cfg_.obs_dim);
+  std::vector<float> out(static_cast<size_t>(cfg_.action_size()));
+  act(obs.data(), 1, nullptr, out.data());
+  return out;
+}
+
+}  // namespace rldt
