@@ -231,6 +231,8 @@ void bind_configs(py::module_& m) {
         .field("lr_warmup_steps", &ActorUpdateConfig::lr_warmup_steps, "linear warm-up from lr/W to lr (0: none)")
         .field("c_cons", &ActorUpdateConfig::c_cons, "weight of L_cons")
         .field("kl_coef", &ActorUpdateConfig::kl_coef, "weight of L_ref")
+        .field("final_step_only", &ActorUpdateConfig::final_step_only,
+               "ablation: queries at k = K-1 only (no expected-target estimation)")
         .field("svgd", &ActorUpdateConfig::svgd, "SvgdConfig (a dict of its fields is accepted)");
     b.finish();
   }

@@ -46,7 +46,7 @@ ActorBatch ActorUpdater::prepare(const torch::Tensor& obs, const ActionGradFn& g
   auto s = policy_->sample(b.obs, gen);
   b.chain = s.chain;
   b.actions = s.actions;
-  b.k = torch::randint(0, K, {N}, gen, torch::kLong);
+  b.k = cfg_.final_step_only ? torch::full({N}, K - 1, torch::kLong) : torch::randint(0, K, {N}, gen, torch::kLong);
   b.x_k = b.chain.index({torch::arange(N, torch::kLong), b.k});
   if (cfg_.svgd.field == "normal" || cfg_.svgd.field == "hybrid") {
     b.grads = grad_fn(b.obs, b.actions);
@@ -73,8 +73,7 @@ SvgdResult ActorUpdater::field(const ActorBatch& batch, const torch::Tensor& y_h
   }
   torch::Tensor last;
   if (f == "hybrid") last = (batch.k == pc.denoising_steps - 1).view({B, P});
-  return svgd_direction(y.reshape({B, P, A}), particles.reshape({B, P, A}), grads.reshape({B, P, A}), cfg_.svgd,
-                        last);
+  return svgd_direction(y.reshape({B, P, A}), particles.reshape({B, P, A}), grads.reshape({B, P, A}), cfg_.svgd, last);
 }
 
 ActorLosses ActorUpdater::losses_from_output(const ActorBatch& batch, const torch::Tensor& out,

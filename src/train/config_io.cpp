@@ -85,6 +85,7 @@ void visit(V& v, ActorUpdateConfig& c) {
   v.field("lr_warmup_steps", c.lr_warmup_steps);
   v.field("c_cons", c.c_cons);
   v.field("kl_coef", c.kl_coef);
+  v.field("final_step_only", c.final_step_only);
   v.section("svgd", c.svgd);
 }
 

@@ -47,8 +47,7 @@ TEST(ActorUpdate, LossTermsMatchTheirFormulas) {
   ASSERT_EQ(batch.obs.size(0), 12);
   // States are repeated P times consecutively; x_k is step k of the same chain.
   EXPECT_TRUE(torch::equal(batch.obs[5], obs[1]));
-  for (int64_t n = 0; n < 12; ++n)
-    EXPECT_TRUE(torch::equal(batch.x_k[n], batch.chain[n][batch.k[n].item<int64_t>()]));
+  for (int64_t n = 0; n < 12; ++n) EXPECT_TRUE(torch::equal(batch.x_k[n], batch.chain[n][batch.k[n].item<int64_t>()]));
   EXPECT_TRUE(torch::equal(batch.actions, batch.chain.select(1, 8)));
   EXPECT_TRUE(torch::allclose(batch.grads, -2.0 * (batch.actions - 0.5)));
 
@@ -131,7 +130,8 @@ TEST(ActorUpdate, NoGradientReachesCriticChainOrReference) {
   EXPECT_TRUE(same(*critic.target(), target_before));
   EXPECT_TRUE(same(*policy->reference(), ref_before));
   EXPECT_FALSE(same(*policy->actor(), actor_before));
-  for (auto& p : critic.online()->parameters()) EXPECT_FALSE(p.grad().defined() && p.grad().abs().sum().item<double>() > 0);
+  for (auto& p : critic.online()->parameters())
+    EXPECT_FALSE(p.grad().defined() && p.grad().abs().sum().item<double>() > 0);
   for (auto& p : policy->reference()->parameters()) EXPECT_FALSE(p.grad().defined());
   EXPECT_TRUE(torch::equal(batch.chain, chain_before));
   EXPECT_TRUE(torch::equal(batch.actions, actions_before));
@@ -209,4 +209,25 @@ TEST(ActorUpdate, BadInputNamesTheArgument) {
   } catch (const ArgumentError& e) {
     EXPECT_NE(std::string(e.what()).find("grad_fn"), std::string::npos) << e.what();
   }
+}
+
+TEST(ActorUpdate, FinalStepOnlyAblationQueriesTheLastStep) {
+  // final_step_only: k = K−1 for every particle, so ŷ = x_{K−1} + v/K is the Euler step that
+  // produced the particle: ŷ = a_n and L_cons vanishes (v_pred).
+  auto policy = std::make_shared<FlowPolicy>(policy_config(), 2);
+  ActorUpdateConfig cfg;
+  cfg.final_step_only = true;
+  ActorUpdater upd(policy, cfg);
+  auto gen = make_generator(2);
+  auto obs = torch::randn({4, 3}, gen);
+  auto batch = upd.prepare(obs, quadratic_grad(0.5f), gen);
+  EXPECT_TRUE(torch::equal(batch.k, torch::full({32}, 7, torch::kLong)));
+  auto L = upd.losses(batch, torch::zeros({32, 2, 2}));
+  EXPECT_LT(L.cons.item<double>(), 1e-8) << L.cons.item<double>();
+  auto st = upd.update(obs, quadratic_grad(0.5f), gen);
+  EXPECT_TRUE(std::isfinite(st.loss));
+  // The default draws k over all steps.
+  ActorUpdater full(policy, ActorUpdateConfig{});
+  auto b2 = full.prepare(torch::randn({64, 3}, gen), quadratic_grad(0.5f), gen);
+  EXPECT_GT(std::get<0>(torch::_unique(b2.k)).numel(), 4);
 }

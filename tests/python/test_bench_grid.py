@@ -68,3 +68,20 @@ def test_bad_grid_files_are_named(tmp_path, capsys):
     g.write_text(TINY.format(out=tmp_path / "o"))
     assert gridmod.main([str(g), "--dry-run", "--only", "sac"]) == 2
     assert "no such method" in capsys.readouterr().err
+
+
+def test_shipped_grids_resolve_to_valid_configs():
+    # Every method of every grid in configs/bench names an existing config, and its overrides are
+    # valid keys and values (checked by rldt.load_config).
+    import rldt
+
+    grids = sorted((REPO / "configs" / "bench").glob("*.yaml"))
+    assert grids
+    for path in grids:
+        g = gridmod.load_grid(path)
+        for task in g.tasks:
+            for m in g.methods:
+                cfg = REPO / m.config.replace("{task}", task)
+                assert cfg.is_file(), f"{path}: {m.name}: {cfg}"
+                if m.command in ("scratch", "finetune", "eval"):
+                    rldt.load_config(cfg, g.overrides + m.overrides + ["seed=0"])

@@ -26,11 +26,14 @@
 namespace rldt {
 
 struct ActorUpdateConfig {
-  int64_t n_particles = 8;         // P
-  double lr = 2e-5;                // Adam
-  int64_t lr_warmup_steps = 32;    // linear from lr/W to lr over W steps (0: none)
+  int64_t n_particles = 8;       // P
+  double lr = 2e-5;              // Adam
+  int64_t lr_warmup_steps = 32;  // linear from lr/W to lr over W steps (0: none)
   double c_cons = 0.5;
   double kl_coef = 0.2;
+  // Ablation (issue 5): every particle's query is taken at the last step k = K−1, i.e. no
+  // expected-target estimation from intermediate states (ŷ is then the final action itself).
+  bool final_step_only = false;
   SvgdConfig svgd;
   void validate() const;
 };
