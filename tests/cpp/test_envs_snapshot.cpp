@@ -38,8 +38,8 @@ void append(std::vector<uint8_t>& out, const VecStep& s) {
   put(s.episode_return);
   put(s.episode_length);
   for (const auto& i : s.info) {
-    const double f[] = {i.x_position, i.y_position, i.x_velocity, i.reward_forward, i.reward_ctrl,
-                        i.reward_contact, i.reward_survive, static_cast<double>(i.elapsed_steps)};
+    const double f[] = {i.x_position,  i.y_position,     i.x_velocity,     i.reward_forward,
+                        i.reward_ctrl, i.reward_contact, i.reward_survive, static_cast<double>(i.elapsed_steps)};
     out.insert(out.end(), reinterpret_cast<const uint8_t*>(f), reinterpret_cast<const uint8_t*>(f) + sizeof f);
   }
 }
@@ -91,13 +91,9 @@ void expect_snapshot_continues_bitwise(const std::string& task, int max_steps, i
 
 }  // namespace
 
-TEST(EnvsSnapshot, HopperContinuesBitwiseAcrossAutoreset) {
-  expect_snapshot_continues_bitwise("Hopper-v5", 25, 9, 30);
-}
+TEST(EnvsSnapshot, HopperContinuesBitwiseAcrossAutoreset) { expect_snapshot_continues_bitwise("Hopper-v5", 25, 9, 30); }
 
-TEST(EnvsSnapshot, AntContinuesBitwiseAcrossAutoreset) {
-  expect_snapshot_continues_bitwise("Ant-v5", 20, 7, 25);
-}
+TEST(EnvsSnapshot, AntContinuesBitwiseAcrossAutoreset) { expect_snapshot_continues_bitwise("Ant-v5", 20, 7, 25); }
 
 TEST(EnvsSnapshot, HumanoidContinuesBitwiseAcrossAutoreset) {
   expect_snapshot_continues_bitwise("Humanoid-v5", 15, 5, 20);
