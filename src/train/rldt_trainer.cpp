@@ -533,6 +533,11 @@ void RldtTrainer::load_checkpoint(const std::string& path) {
   torch::serialize::InputArchive ar;
   load_archive(ar, path, kCheckpointKind);  // reads the whole file: truncation is found here
   // 1. Checks that change nothing.
+  const bool native = read_value(ar, "native_envs", path).toBool();
+  if (native != (env_ != nullptr))
+    throw std::runtime_error("'" + path + "' was written by a trainer " +
+                             (native ? "with native envs" : "driven through act/observe/update") + "; this one " +
+                             (env_ ? "has native envs" : "is driven through act/observe/update"));
   const auto saved = flat_yaml(read_value(ar, "config", path).toStringRef());
   const auto mine = flat_yaml(to_yaml(cfg_));
   for (size_t i = 0; i < std::max(saved.size(), mine.size()); ++i) {
@@ -552,11 +557,6 @@ void RldtTrainer::load_checkpoint(const std::string& path) {
       running_length.numel() != cfg_.n_envs || running_length.scalar_type() != torch::kLong)
     throw std::runtime_error("'" + path + "': entries 'running_return' / 'running_length' do not hold " +
                              std::to_string(cfg_.n_envs) + " envs");
-  const bool native = read_value(ar, "native_envs", path).toBool();
-  if (native != (env_ != nullptr))
-    throw std::runtime_error("'" + path + "' was written by a trainer " +
-                             (native ? "with native envs" : "driven through act/observe/update") + "; this one " +
-                             (env_ ? "has native envs" : "is driven through act/observe/update"));
   auto gen_probe = make_generator(0);
   set_generator_state(gen_probe, gen_state, "'" + path + "': entry 'generator'");
   torch::Tensor obs;

@@ -42,7 +42,7 @@ FlowPolicyConfig policy_config() {
   c.horizon_steps = 2;
   c.action_dim = 2;
   c.denoising_steps = 4;
-  c.mlp_dims = {32, 32};
+  c.mlp_dims = {32, 32, 32};
   return c;
 }
 
@@ -123,7 +123,7 @@ TEST(CheckpointParts, FlowPolicyContinuesBitwise) {
   EXPECT_TRUE(same_params(*a.ema(), *b.ema()));
   // A policy of another architecture is refused with the file and the network named.
   auto other_cfg = policy_config();
-  other_cfg.mlp_dims = {16, 16};
+  other_cfg.mlp_dims = {16, 16, 16};
   FlowPolicy other(other_cfg, 1);
   try {
     transfer(a, other);

@@ -12,6 +12,7 @@
 #include <functional>
 #include <vector>
 
+#include "rldt/envs/vec_env.hpp"
 #include "rldt/train/rldt_trainer.hpp"
 
 using namespace rldt;
@@ -38,7 +39,7 @@ RldtTrainerConfig config() {
   c.buffer_num_episode = 2;
   c.policy.horizon_steps = 3;
   c.policy.denoising_steps = 4;
-  c.policy.mlp_dims = {32, 32};
+  c.policy.mlp_dims = {32, 32, 32};
   c.critic.hidden = {32, 32};
   c.actor.n_particles = 4;
   c.actor.lr_warmup_steps = 5;
@@ -198,5 +199,64 @@ TEST(TrainerCheckpoint, RefusesBadFilesNamingThem) {
   // The actor of a checkpoint loads without a trainer.
   auto p = policy_from_checkpoint(good);
   EXPECT_TRUE(same_params(*p.actor(), *reread.policy().actor()));
+  fs::remove_all(dir);
+}
+
+TEST(TrainerCheckpoint, AskTellTrainerResumesWithItsOwnersEnv) {
+  // An external env is the caller's to save (VecEnv::snapshot); the trainer saves the rest. Both
+  // restored, the run continues bit for bit; a checkpoint mid-iteration is refused.
+  const auto cfg = config();
+  const auto dir = temp_dir("asktell");
+  const std::string path = (dir / "checkpoint.pt").string();
+  const int64_t N = cfg.n_envs, H = cfg.policy.horizon_steps;
+  auto make = [&](VecEnv& env) {
+    ExternalEnvSpec spec;
+    spec.obs_dim = env.obs_dim();
+    spec.action_low = env.spec().action.low;
+    spec.action_high = env.spec().action.high;
+    return std::make_unique<RldtTrainer>(cfg, spec);
+  };
+  auto to_tensor = [](const std::vector<double>& v, int64_t n) {
+    return torch::tensor(v, torch::kDouble).view({n, -1});
+  };
+  // One iteration of the caller's loop; `obs` is the caller's current observation.
+  auto iteration = [&](RldtTrainer& tr, VecEnv& env, torch::Tensor& obs) {
+    for (int64_t t = 0; t < cfg.n_steps; ++t) {
+      auto chunk = tr.act(obs);
+      std::vector<double> a(chunk.data_ptr<double>(), chunk.data_ptr<double>() + chunk.numel());
+      const auto& out = env.step_chunk(a, static_cast<int>(H), static_cast<int>(cfg.act_steps));
+      auto next = to_tensor(out.obs, N), final_obs = to_tensor(out.final_obs, N);
+      auto term = torch::tensor(std::vector<int64_t>(out.terminated.begin(), out.terminated.end()));
+      auto trunc = torch::tensor(std::vector<int64_t>(out.truncated.begin(), out.truncated.end()));
+      auto done = (term + trunc).gt(0).view({N, 1});
+      tr.observe(torch::tensor(out.reward, torch::kDouble), term, trunc, torch::where(done, final_obs, next),
+                 torch::tensor(std::vector<int64_t>(out.steps_executed.begin(), out.steps_executed.end())));
+      obs = next;
+    }
+    return bits(tr.update());
+  };
+  VecEnv env_a(cfg.env, static_cast<int>(N), 1, cfg.env_options);
+  auto a = make(env_a);
+  auto obs_a = to_tensor(env_a.reset(cfg.seed).obs, N);
+  for (int i = 0; i < 3; ++i) iteration(*a, env_a, obs_a);
+  a->save_checkpoint(path);
+  const auto env_state = env_a.snapshot();
+  const auto obs_saved = obs_a.clone();
+  std::vector<std::vector<uint64_t>> expected;
+  for (int i = 0; i < 3; ++i) expected.push_back(iteration(*a, env_a, obs_a));
+
+  VecEnv env_b(cfg.env, static_cast<int>(N), 2, cfg.env_options);
+  auto b = make(env_b);
+  b->load_checkpoint(path);
+  env_b.restore(env_state);
+  auto obs_b = obs_saved;
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(iteration(*b, env_b, obs_b), expected[i]) << "iteration " << 3 + i;
+
+  // Between act and update: refused.
+  b->act(obs_b);
+  EXPECT_THROW(b->save_checkpoint(path), std::logic_error);
+  // A native trainer does not load an ask/tell checkpoint.
+  RldtTrainer native(cfg);
+  EXPECT_NE(error_of([&] { native.load_checkpoint(path); }).find("act/observe/update"), std::string::npos);
   fs::remove_all(dir);
 }

@@ -14,7 +14,7 @@ def config(**kw):
     cfg = rldt.RldtTrainerConfig(
         env="Hopper-v5", n_envs=4, env_threads=2, n_steps=20, act_steps=2, val_freq=3, n_critic_warmup_itr=1,
         q_update_steps=4, q_repeat=2, q_minibatch=30, policy_update_steps=2, buffer_num_episode=2,
-        policy=dict(horizon_steps=3, denoising_steps=4, mlp_dims=[32, 32]),
+        policy=dict(horizon_steps=3, denoising_steps=4, mlp_dims=[32, 32, 32]),
         critic=dict(hidden=[32, 32]),
         actor=dict(n_particles=4, lr=1e-3, lr_warmup_steps=3),
         exploration=dict(min_extrp_step=2),
@@ -38,7 +38,7 @@ def same(a, b):
 
 
 def policy_config():
-    return rldt.FlowPolicyConfig(obs_dim=11, action_dim=3, horizon_steps=3, denoising_steps=4, mlp_dims=[32, 32])
+    return rldt.FlowPolicyConfig(obs_dim=11, action_dim=3, horizon_steps=3, denoising_steps=4, mlp_dims=[32, 32, 32])
 
 
 @pytest.mark.parametrize("fine_tune", [False, True])
