@@ -25,6 +25,8 @@ strip_timing() {  # metrics.csv without the seconds_* columns
            { line = ""; for (i = 1; i <= NF; ++i) if (keep[i]) line = line $i ","; print line }' "$1"
 }
 
+run 2 "$work/bad_freq.log" scratch --config "$config" --out "$work/bad" checkpoint_freq=0
+grep -q "key 'checkpoint_freq': checkpoint_freq must be >= 1" "$work/bad_freq.log" || fail "no message for checkpoint_freq=0"
 run 0 "$work/straight.log" scratch --config "$config" --out "$work/straight" n_train_itr=4 "${common[@]}"
 run 0 "$work/first.log" scratch --config "$config" --out "$work/resumed" n_train_itr=2 "${common[@]}"
 [ -f "$work/resumed/checkpoint.pt" ] || fail "no checkpoint.pt after the first half"
