@@ -64,7 +64,7 @@ def test_resumed_run_matches_uninterrupted(tmp_path, fine_tune):
     assert resumed.iteration == 2 and resumed.env_steps == expected[1]["env_steps"]
     for m in expected[2:]:
         same(resumed.train_iteration(), m)
-    for a, b in zip(straight.policy.state_dict().values(), resumed.policy.state_dict().values()):
+    for a, b in zip(straight.flow_policy.state_dict().values(), resumed.flow_policy.state_dict().values()):
         np.testing.assert_array_equal(a, b)
 
 
