@@ -321,7 +321,10 @@ class Trainer:
 
     # -- state -------------------------------------------------------------------------------------
     def save(self, path: Union[str, os.PathLike]) -> None:
-        """Writes a checkpoint (atomically) that `load` restores exactly."""
+        """Writes a checkpoint (atomically) that `load` restores exactly (docs/checkpoints.md).
+
+        Native tasks: everything, envs included. With a Python env (env=...) or ask/tell, the env
+        is the caller's: its state and current observation are not in the checkpoint."""
         if not hasattr(self._core, "save"):
             raise NotImplementedError("Trainer.save: checkpoints are not available in this build")
         self._core.save(os.fspath(path))

@@ -164,6 +164,27 @@ iteration % val_freq == 0 are evaluations (deterministic actions, no updates). N
             return metrics_dict(mt);
           },
           "One iteration of ALGORITHM.md section 6; returns its metrics (dict).")
+      .def(
+          "save",
+          [](TrainerHandle& h, const std::string& path) {
+            auto lock = h.usage.read();
+            py::gil_scoped_release nogil;
+            h.trainer->save_checkpoint(path);
+          },
+          py::arg("path"),
+          "Writes a checkpoint (between iterations) to path, atomically: networks, optimizers, buffer, generator, "
+          "every env's state, iteration and counters (docs/checkpoints.md).")
+      .def(
+          "load",
+          [](TrainerHandle& h, const std::string& path) {
+            auto lock = h.usage.write();
+            py::gil_scoped_release nogil;
+            h.trainer->load_checkpoint(path);
+          },
+          py::arg("path"),
+          "Restores a checkpoint written by a Trainer with the same config (n_train_itr and env_threads may differ); "
+          "training then continues bit for bit as the saved run would have. Raises RuntimeError naming the file if it "
+          "is missing, truncated, foreign or of another config.")
       .def_property_readonly(
           "policy", [](TrainerHandle& h) { return h.policy; }, "The FlowPolicy being trained (shared, not a copy).")
       .def_property_readonly(

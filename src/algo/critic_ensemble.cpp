@@ -195,4 +195,20 @@ CriticEnsemble CriticEnsemble::load(const std::string& path) {
   return e;
 }
 
+void CriticEnsemble::save_state(torch::serialize::OutputArchive& archive) const {
+  torch::serialize::OutputArchive a, b;
+  q_->save(a);
+  q_target_->save(b);
+  archive.write("online", a);
+  archive.write("target", b);
+  save_optimizer(*opt_, archive, "optimizer");
+}
+
+void CriticEnsemble::load_state(torch::serialize::InputArchive& archive, const std::string& path) {
+  load_module(*q_, archive, "online", path);
+  load_module(*q_target_, archive, "target", path);
+  for (auto& p : q_target_->parameters()) p.set_requires_grad(false);
+  load_optimizer(*opt_, archive, "optimizer", path);
+}
+
 }  // namespace rldt

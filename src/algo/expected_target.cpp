@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "rldt/util/check.hpp"
+#include "rldt/util/serialize.hpp"
 
 namespace rldt {
 
@@ -141,6 +142,18 @@ ActorStats ActorUpdater::step(const ActorBatch& batch, const ActionGradFn& grad_
 ActorStats ActorUpdater::update(const torch::Tensor& obs, const ActionGradFn& grad_fn, at::Generator& gen) {
   auto batch = prepare(obs, grad_fn, gen);
   return step(batch, grad_fn);
+}
+
+void ActorUpdater::save_state(torch::serialize::OutputArchive& archive) const {
+  archive.write("steps", c10::IValue(steps_));
+  save_optimizer(*opt_, archive, "optimizer");
+}
+
+void ActorUpdater::load_state(torch::serialize::InputArchive& archive, const std::string& path) {
+  const int64_t steps = read_value(archive, "steps", path).toInt();
+  load_optimizer(*opt_, archive, "optimizer", path);
+  steps_ = steps;
+  for (auto& g : opt_->param_groups()) static_cast<torch::optim::AdamOptions&>(g.options()).lr(current_lr());
 }
 
 }  // namespace rldt

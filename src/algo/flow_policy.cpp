@@ -170,38 +170,25 @@ void FlowPolicy::refresh_reference() { copy_module_state(*reference_, *actor_); 
 
 namespace {
 constexpr const char* kFlowKind = "flow_policy/1";
+
+void write_config(torch::serialize::OutputArchive& ar, const FlowPolicyConfig& c) {
+  ar.write("config.obs_dim", c10::IValue(c.obs_dim));
+  ar.write("config.action_dim", c10::IValue(c.action_dim));
+  ar.write("config.horizon_steps", c10::IValue(c.horizon_steps));
+  ar.write("config.denoising_steps", c10::IValue(c.denoising_steps));
+  ar.write("config.mlp_dims", c10::IValue(c.mlp_dims));
+  ar.write("config.time_dim", c10::IValue(c.time_dim));
+  ar.write("config.activation", c10::IValue(c.activation));
+  ar.write("config.residual", c10::IValue(c.residual));
+  ar.write("config.prediction", c10::IValue(c.prediction));
+  ar.write("config.final_action_clip", c10::IValue(c.final_action_clip));
+  ar.write("config.bc_lr", c10::IValue(c.bc_lr));
+  ar.write("config.bc_weight_decay", c10::IValue(c.bc_weight_decay));
+  ar.write("config.ema_decay", c10::IValue(c.ema_decay));
+  ar.write("config.xpred_t_max", c10::IValue(c.xpred_t_max));
 }
 
-void FlowPolicy::save(const std::string& path) const {
-  torch::serialize::OutputArchive ar;
-  write_header(ar, kFlowKind);
-  ar.write("config.obs_dim", c10::IValue(cfg_.obs_dim));
-  ar.write("config.action_dim", c10::IValue(cfg_.action_dim));
-  ar.write("config.horizon_steps", c10::IValue(cfg_.horizon_steps));
-  ar.write("config.denoising_steps", c10::IValue(cfg_.denoising_steps));
-  ar.write("config.mlp_dims", c10::IValue(cfg_.mlp_dims));
-  ar.write("config.time_dim", c10::IValue(cfg_.time_dim));
-  ar.write("config.activation", c10::IValue(cfg_.activation));
-  ar.write("config.residual", c10::IValue(cfg_.residual));
-  ar.write("config.prediction", c10::IValue(cfg_.prediction));
-  ar.write("config.final_action_clip", c10::IValue(cfg_.final_action_clip));
-  ar.write("config.bc_lr", c10::IValue(cfg_.bc_lr));
-  ar.write("config.bc_weight_decay", c10::IValue(cfg_.bc_weight_decay));
-  ar.write("config.ema_decay", c10::IValue(cfg_.ema_decay));
-  ar.write("config.xpred_t_max", c10::IValue(cfg_.xpred_t_max));
-  for (auto [name, net] : {std::pair<const char*, const VelocityNet*>{"actor", &actor_},
-                           {"ema", &ema_},
-                           {"reference", &reference_}}) {
-    torch::serialize::OutputArchive sub;
-    (*net)->save(sub);
-    ar.write(name, sub);
-  }
-  save_archive_atomic(ar, path);
-}
-
-FlowPolicy FlowPolicy::load(const std::string& path) {
-  torch::serialize::InputArchive ar;
-  load_archive(ar, path, kFlowKind);
+FlowPolicyConfig read_config(torch::serialize::InputArchive& ar, const std::string& path) {
   FlowPolicyConfig c;
   c.obs_dim = read_value(ar, "config.obs_dim", path).toInt();
   c.action_dim = read_value(ar, "config.action_dim", path).toInt();
@@ -217,12 +204,66 @@ FlowPolicy FlowPolicy::load(const std::string& path) {
   c.bc_weight_decay = read_value(ar, "config.bc_weight_decay", path).toDouble();
   c.ema_decay = read_value(ar, "config.ema_decay", path).toDouble();
   c.xpred_t_max = read_value(ar, "config.xpred_t_max", path).toDouble();
-  FlowPolicy p(c);
+  return c;
+}
+}  // namespace
+
+void FlowPolicy::save(const std::string& path) const {
+  torch::serialize::OutputArchive ar;
+  write_header(ar, kFlowKind);
+  write_config(ar, cfg_);
+  for (auto [name, net] :
+       {std::pair<const char*, const VelocityNet*>{"actor", &actor_}, {"ema", &ema_}, {"reference", &reference_}}) {
+    torch::serialize::OutputArchive sub;
+    (*net)->save(sub);
+    ar.write(name, sub);
+  }
+  save_archive_atomic(ar, path);
+}
+
+FlowPolicy FlowPolicy::load(const std::string& path) {
+  torch::serialize::InputArchive ar;
+  load_archive(ar, path, kFlowKind);
+  FlowPolicy p(read_config(ar, path));
   load_module(*p.actor_, ar, "actor", path);
   load_module(*p.ema_, ar, "ema", path);
   load_module(*p.reference_, ar, "reference", path);
   freeze(*p.ema_);
   freeze(*p.reference_);
+  return p;
+}
+
+void FlowPolicy::save_state(torch::serialize::OutputArchive& archive) const {
+  write_config(archive, cfg_);
+  for (auto [name, net] :
+       {std::pair<const char*, const VelocityNet*>{"actor", &actor_}, {"ema", &ema_}, {"reference", &reference_}}) {
+    torch::serialize::OutputArchive sub;
+    (*net)->save(sub);
+    archive.write(name, sub);
+  }
+  save_optimizer(*bc_opt_, archive, "bc_optimizer");
+}
+
+void FlowPolicy::load_state(torch::serialize::InputArchive& archive, const std::string& path) {
+  const FlowPolicyConfig c = read_config(archive, path);
+  if (c.obs_dim != cfg_.obs_dim || c.action_dim != cfg_.action_dim || c.horizon_steps != cfg_.horizon_steps ||
+      c.denoising_steps != cfg_.denoising_steps || c.mlp_dims != cfg_.mlp_dims || c.time_dim != cfg_.time_dim ||
+      c.activation != cfg_.activation || c.residual != cfg_.residual || c.prediction != cfg_.prediction)
+    throw std::runtime_error("'" + path + "': the stored policy has another architecture (obs_dim " +
+                             std::to_string(c.obs_dim) + ", action_dim " + std::to_string(c.action_dim) +
+                             ", horizon_steps " + std::to_string(c.horizon_steps) + ", mlp_dims of " +
+                             std::to_string(c.mlp_dims.size()) + " layers, ...) than this policy");
+  load_module(*actor_, archive, "actor", path);
+  load_module(*ema_, archive, "ema", path);
+  load_module(*reference_, archive, "reference", path);
+  freeze(*ema_);
+  freeze(*reference_);
+  load_optimizer(*bc_opt_, archive, "bc_optimizer", path);
+}
+
+FlowPolicy FlowPolicy::from_state(torch::serialize::InputArchive& archive, const std::string& path) {
+  FlowPolicy p(read_config(archive, path));
+  p.load_state(archive, path);
   return p;
 }
 

@@ -3,6 +3,10 @@
 //   rldt finetune --config F [--out RUN_DIR] [--force] [key.path=value ...]
 //   rldt eval     --config F [--policy FILE] [--iterations N] [--out RUN_DIR] [--force] [key.path=value ...]
 //   rldt plot     RUN_DIR... --out FILE.png [--metric M] [--x env_steps|seconds_wall]   (python/rldt/plot.py)
+//   rldt scratch|finetune --resume RUN_DIR [n_train_itr=N ...]   continue a run from RUN_DIR/checkpoint.pt
+//   rldt export   --checkpoint RUN_DIR/checkpoint.pt --out policy.pt [--force]
+// Training runs write RUN_DIR/checkpoint.pt (atomically) every checkpoint_freq iterations, after
+// the last one and when stopped by a signal; see docs/checkpoints.md.
 //
 // Exit codes: 0 done, 2 bad usage or config (nothing was run), 1 failure while running,
 // 128+signal when SIGINT/SIGTERM stopped the run after a completed iteration.
@@ -18,6 +22,7 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <unistd.h>
 #include <vector>
@@ -76,7 +81,12 @@ struct Args {
   std::vector<std::string> overrides;
   std::string policy;      // eval: policy file (else base_policy)
   int64_t iterations = 1;  // eval: deterministic rollout iterations
+  std::string resume;      // scratch/finetune: run folder to continue
+  std::string checkpoint;  // export: checkpoint file
 };
+
+// Keys a resumed run may change (results do not depend on them, or only extend the run).
+const char* const kResumeFreeKeys[] = {"n_train_itr", "env_threads", "checkpoint_freq"};
 
 // "configs/gym/hopper/finetune-cpu.yaml" → "hopper-finetune-cpu"
 std::string config_name(const std::string& path) {
@@ -132,7 +142,8 @@ std::shared_ptr<FlowPolicy> load_policy(RunConfig& cfg, const std::string& path,
 // The run folder: refuses to reuse a non-empty one unless --force (which removes only the files
 // a run writes).
 void prepare_run_dir(const fs::path& dir, bool force) {
-  static const char* const kRunFiles[] = {"config.yaml", "run.json", "metrics.csv", "metrics.jsonl", "policy.pt"};
+  static const char* const kRunFiles[] = {"config.yaml",   "run.json",  "metrics.csv",
+                                          "metrics.jsonl", "policy.pt", "checkpoint.pt"};
   if (fs::exists(dir) && !fs::is_directory(dir)) throw UsageError("--out: '" + dir.string() + "' is a file, not a folder");
   if (fs::exists(dir) && !fs::is_empty(dir)) {
     if (!force)
@@ -151,6 +162,50 @@ void write_text(const fs::path& path, const std::string& text) {
   if (!f) throw std::runtime_error("cannot write " + path.string());
 }
 
+std::string read_text(const fs::path& path) {
+  std::ifstream f(path);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+// --resume RUN_DIR: the run's own config.yaml, with overrides allowed only for kResumeFreeKeys.
+RunConfig load_resume_config(const Args& a) {
+  if (!a.config.empty())
+    throw UsageError("--resume continues a run with its own config (" + (fs::path(a.resume) / "config.yaml").string() +
+                     "); do not pass --config");
+  if (!a.out.empty() || a.force)
+    throw UsageError("--resume writes into the run folder itself; do not pass --out or --force");
+  const fs::path dir(a.resume);
+  for (const char* f : {"config.yaml", "run.json", "checkpoint.pt"})
+    if (!fs::is_regular_file(dir / f))
+      throw UsageError("--resume: '" + (dir / f).string() + "' does not exist" +
+                       (std::string(f) == "checkpoint.pt" ? " (the run wrote no checkpoint)" : " (not a run folder?)"));
+  nlohmann::ordered_json run;
+  try {
+    run = nlohmann::ordered_json::parse(read_text(dir / "run.json"));
+  } catch (const std::exception& e) {
+    throw UsageError("--resume: cannot read '" + (dir / "run.json").string() + "': " + e.what());
+  }
+  const std::string command = run.value("command", "");
+  if (command != a.command)
+    throw UsageError("--resume: '" + dir.string() + "' is a run of `rldt " + command + "`; resume it with `rldt " +
+                     command + " --resume " + dir.string() + "`");
+  const std::string path = (dir / "config.yaml").string();
+  const RunConfig saved = load_run_config(path);
+  RunConfig cfg = load_run_config(path, a.overrides);
+  for (const auto& key : config_key_paths()) {
+    bool free = false;
+    for (const char* k : kResumeFreeKeys) free = free || key == k;
+    const std::string before = config_value_text(saved, key), after = config_value_text(cfg, key);
+    if (!free && before != after)
+      throw UsageError((cfg.origins.count(key) ? cfg.origins.at(key) : std::string("override")) + ": key '" + key +
+                       "': a resumed run keeps its config (" + path + " says " + before +
+                       "); only n_train_itr, env_threads and checkpoint_freq may change");
+  }
+  return cfg;
+}
+
 // ---------------------------------------------------------------------------
 // Commands
 // ---------------------------------------------------------------------------
@@ -167,10 +222,15 @@ struct RunRecord {
 
 int train_or_eval(const Args& a) {
   // 1. Config and policy: everything that can be wrong in the input is found here (exit 2).
-  RunConfig cfg = load_run_config(a.config, a.overrides);
+  const bool resume = !a.resume.empty();
+  if (!resume && a.config.empty())
+    throw UsageError(std::string("--config is required") + (a.command == "eval" ? "" : " (or --resume RUN_DIR)"));
+  RunConfig cfg = resume ? load_resume_config(a) : load_run_config(a.config, a.overrides);
   const bool eval = a.command == "eval";
   std::shared_ptr<FlowPolicy> policy;
-  if (a.command == "scratch") {
+  if (resume) {
+    // The checkpoint holds the policy (the base policy file is not needed any more).
+  } else if (a.command == "scratch") {
     if (!cfg.base_policy.empty())
       throw UsageError(cfg.origins.count("base_policy") ? cfg.origins.at("base_policy") + ": key 'base_policy': is set, "
                                                           "but `rldt scratch` trains a new policy; use `rldt finetune`"
@@ -196,33 +256,63 @@ int train_or_eval(const Args& a) {
 
   // 2. The run folder (eval writes one only with --out).
   fs::path dir;
-  if (!eval || !a.out.empty()) {
+  if (resume) {
+    dir = a.resume;
+  } else if (!eval || !a.out.empty()) {
     dir = a.out.empty() ? fs::path("runs") / (config_name(a.config) + "-seed" + std::to_string(cfg.trainer.seed))
                         : fs::path(a.out);
     prepare_run_dir(dir, a.force);
   }
+  const std::string checkpoint = dir.empty() ? "" : (dir / "checkpoint.pt").string();
 
   // 3. The trainer (builds envs and networks; a mismatch found here is still a config error).
   std::unique_ptr<RldtTrainer> trainer;
   try {
     trainer = std::make_unique<RldtTrainer>(cfg.trainer, policy);
   } catch (const ArgumentError& e) {
-    throw UsageError(a.config + ": " + error_message(e));
+    throw UsageError((resume ? (dir / "config.yaml").string() : a.config) + ": " + error_message(e));
   }
+  int64_t last_checkpoint = -1;  // iteration after which checkpoint.pt was written (-1: none yet)
+  if (resume) {
+    try {
+      trainer->load_checkpoint(checkpoint);
+    } catch (const std::exception& e) {
+      throw UsageError("cannot resume: " + error_message(e));
+    }
+    last_checkpoint = trainer->iteration() - 1;
+    std::cout << "resuming " << dir.string() << " after iteration " << last_checkpoint << "\n";
+  }
+  const std::string resume_hint = "resume with: rldt " + a.command + " --resume " + dir.string();
+  // "; the last good checkpoint is …" for error messages ("" where a run writes none).
+  const auto checkpoint_note = [&] {
+    if (dir.empty() || eval) return std::string();
+    if (last_checkpoint < 0) return std::string("; no checkpoint was written yet");
+    return "; the last good checkpoint is " + checkpoint + " (after iteration " + std::to_string(last_checkpoint) +
+           "; " + resume_hint + ")";
+  };
 
   std::unique_ptr<cli::MetricsLog> log;
   RunRecord record;
   if (!dir.empty()) {
     cfg.trainer = trainer->config();  // with what the trainer derived (policy dims from the env)
-    write_text(dir / "config.yaml", to_yaml(cfg, "Resolved config of this run (rldt " + a.command + ", " + now_iso8601() +
-                                                     ").\nLoads back with: rldt " + a.command + " --config " +
-                                                     (dir / "config.yaml").string()));
+    write_text(
+        dir / "config.yaml",
+        to_yaml(cfg, "Resolved config of this run (rldt " + a.command + ", " + now_iso8601() +
+                         ").\nLoads back with: rldt " + a.command + " --config " + (dir / "config.yaml").string() +
+                         "\nContinues with: rldt " + a.command + " --resume " + dir.string()));
     record.path = dir / "run.json";
-    record.json = {{"command", a.command},          {"config", a.config},   {"config_name", config_name(a.config)},
-                   {"overrides", a.overrides},      {"seed", cfg.trainer.seed}, {"base_policy", cfg.base_policy},
-                   {"started", now_iso8601()},      {"status", "running"}};
+    if (resume) {
+      record.json = nlohmann::ordered_json::parse(read_text(record.path));
+      record.json["status"] = "running";
+      record.json["resumed"].push_back(
+          {{"after_iteration", last_checkpoint}, {"at", now_iso8601()}, {"overrides", a.overrides}});
+    } else {
+      record.json = {{"command", a.command},     {"config", a.config},       {"config_name", config_name(a.config)},
+                     {"overrides", a.overrides}, {"seed", cfg.trainer.seed}, {"base_policy", cfg.base_policy},
+                     {"started", now_iso8601()}, {"status", "running"}};
+    }
     write_text(record.path, record.json.dump(2) + "\n");
-    log = std::make_unique<cli::MetricsLog>(dir.string());
+    log = std::make_unique<cli::MetricsLog>(dir.string(), resume ? trainer->iteration() : -1);
     std::cout << "run folder: " << dir.string() << "\n";
   }
 
@@ -232,14 +322,19 @@ int train_or_eval(const Args& a) {
   const auto t_start = std::chrono::steady_clock::now();
   double eval_return_sum = 0;
   int64_t eval_episodes = 0;
-  int64_t itr = 0;
+  int64_t itr = trainer->iteration();
   for (; itr < iterations; ++itr) {
     const auto t0 = std::chrono::steady_clock::now();
     IterationMetrics m;
     try {
       m = trainer->train_iteration();
+    } catch (const NonFiniteError& e) {
+      std::cerr << "rldt: stopping: " << error_message(e) << " (lower critic.lr / actor.lr, or check the rewards)"
+                << checkpoint_note() << "\n";
+      if (!dir.empty()) record.status("stopped in iteration " + std::to_string(itr) + ": " + error_message(e));
+      return kFailure;
     } catch (const std::exception& e) {
-      std::cerr << "rldt: error in iteration " << itr << ": " << error_message(e) << "\n";
+      std::cerr << "rldt: error in iteration " << itr << ": " << error_message(e) << checkpoint_note() << "\n";
       if (!dir.empty()) record.status("failed in iteration " + std::to_string(itr) + ": " + error_message(e));
       return kFailure;
     }
@@ -255,9 +350,24 @@ int train_or_eval(const Args& a) {
     const std::string bad = cli::first_non_finite(m, trainer->config());
     if (!bad.empty()) {
       std::cerr << "rldt: stopping: " << bad << " is not finite in iteration " << m.iteration
-                << " (lower critic.lr / actor.lr, or check the rewards); the policy is not saved\n";
+                << " (lower critic.lr / actor.lr, or check the rewards); the policy is not saved" << checkpoint_note()
+                << "\n";
       if (!dir.empty()) record.status("stopped: " + bad + " not finite in iteration " + std::to_string(m.iteration));
       return kFailure;
+    }
+    // A checkpoint of the finished iteration: every checkpoint_freq, after the last one, and
+    // before stopping for a signal.
+    if (!eval && !dir.empty() &&
+        ((itr + 1) % cfg.checkpoint_freq == 0 || itr + 1 == iterations || g_stop_signal != 0)) {
+      try {
+        trainer->save_checkpoint(checkpoint);
+      } catch (const std::exception& e) {
+        std::cerr << "rldt: cannot write the checkpoint after iteration " << itr << ": " << error_message(e)
+                  << checkpoint_note() << "\n";
+        record.status("failed writing the checkpoint after iteration " + std::to_string(itr));
+        return kFailure;
+      }
+      last_checkpoint = itr;
     }
     if (g_stop_signal != 0) {
       ++itr;
@@ -281,11 +391,31 @@ int train_or_eval(const Args& a) {
   if (g_stop_signal != 0) {
     const int sig = g_stop_signal;
     std::cerr << "rldt: stopped by " << (sig == SIGINT ? "SIGINT" : "SIGTERM") << " after iteration " << itr - 1
-              << " of " << iterations << (dir.empty() ? "" : "; metrics and policy are in " + dir.string()) << "\n";
+              << " of " << iterations
+              << (dir.empty() || eval
+                      ? ""
+                      : "; metrics, policy and checkpoint are in " + dir.string() + " (" + resume_hint + ")")
+              << "\n";
     if (!dir.empty()) record.status("interrupted after iteration " + std::to_string(itr - 1));
     return 128 + sig;
   }
   if (!dir.empty()) record.status("completed");
+  return kOk;
+}
+
+// rldt export: the actor of a checkpoint as a policy file (FlowPolicy::load reads it).
+int export_policy(const Args& a) {
+  if (fs::exists(a.out) && !a.force)
+    throw UsageError("--out: '" + a.out + "' already exists; pass --force to overwrite it");
+  FlowPolicy policy = [&] {
+    try {
+      return policy_from_checkpoint(a.checkpoint);
+    } catch (const std::exception& e) {
+      throw UsageError("--checkpoint: " + error_message(e));
+    }
+  }();
+  policy.save(a.out);
+  std::cout << "policy saved to " << a.out << " (actor, EMA and reference of " << a.checkpoint << ")\n";
   return kOk;
 }
 
@@ -296,7 +426,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   Args a;
   auto add_run_options = [&a](CLI::App* sub) {
-    sub->add_option("--config,-c", a.config, "YAML config file (configs/...)")->required();
+    sub->add_option("--config,-c", a.config, "YAML config file (configs/...)");
     sub->add_option("--out,-o", a.out, "run folder (default runs/<config name>-seed<seed>)");
     sub->add_flag("--force", a.force, "overwrite the files of an existing run folder");
     sub->add_option("overrides", a.overrides, "config overrides key.path=value, e.g. actor.svgd.svgd_temp=0.01");
@@ -305,6 +435,15 @@ int main(int argc, char** argv) {
   auto* finetune = app.add_subcommand("finetune", "fine-tune the pretrained policy named by base_policy");
   auto* eval = app.add_subcommand("eval", "deterministic rollouts of a policy; prints the mean return");
   for (auto* sub : {scratch, finetune, eval}) add_run_options(sub);
+  for (auto* sub : {scratch, finetune})
+    sub->add_option("--resume", a.resume,
+                    "continue the run in this folder from its checkpoint.pt, with its config.yaml (overrides: only "
+                    "n_train_itr, env_threads, checkpoint_freq)");
+  auto* exp =
+      app.add_subcommand("export", "write the actor of a checkpoint as a policy file (for rldt eval, deployment)");
+  exp->add_option("--checkpoint", a.checkpoint, "checkpoint file (RUN_DIR/checkpoint.pt)")->required();
+  exp->add_option("--out,-o", a.out, "policy file to write")->required();
+  exp->add_flag("--force", a.force, "overwrite --out if it exists");
   auto* plot = app.add_subcommand("plot", "learning curves of run folders: rldt plot RUN_DIR... --out FILE.png "
                                           "[--metric M] [--x env_steps|seconds_wall] (python3 + matplotlib)");
   plot->prefix_command();  // everything after `plot` goes to the plotting script
@@ -321,6 +460,7 @@ int main(int argc, char** argv) {
   a.command = app.get_subcommands().front()->get_name();
   if (a.command == "plot") return cli::run_plot(plot->remaining());
   try {
+    if (a.command == "export") return export_policy(a);
     return train_or_eval(a);
   } catch (const ConfigError& e) {
     std::cerr << "rldt: config error: " << e.what() << "\n";

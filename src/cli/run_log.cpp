@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <utility>
@@ -72,7 +73,51 @@ std::string num(double x, const char* fmt = "%.4g") {
 
 }  // namespace
 
-MetricsLog::MetricsLog(const std::string& dir) : csv_path_(dir + "/metrics.csv"), jsonl_path_(dir + "/metrics.jsonl") {
+namespace {
+// Rewrites `path` (atomically) without the rows whose iteration is >= keep_below; `iteration_of`
+// reads a row's iteration (-1: keep the line, e.g. the CSV header).
+void drop_rows_from(const std::string& path, int64_t keep_below, int64_t (*iteration_of)(const std::string&)) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("cannot read " + path + " (resuming a run needs its metrics files)");
+  std::string kept;
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty()) continue;
+    if (iteration_of(line) < keep_below) kept += line + "\n";
+  }
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << kept;
+    if (!out) throw std::runtime_error("cannot write " + tmp);
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) throw std::runtime_error("cannot replace " + path);
+}
+
+int64_t csv_iteration(const std::string& line) {
+  if (line.rfind("iteration,", 0) == 0) return -1;  // the header
+  return std::stoll(line.substr(0, line.find(',')));
+}
+
+int64_t jsonl_iteration(const std::string& line) { return nlohmann::json::parse(line).at("iteration").get<int64_t>(); }
+}  // namespace
+
+MetricsLog::MetricsLog(const std::string& dir, int64_t keep_below)
+    : csv_path_(dir + "/metrics.csv"), jsonl_path_(dir + "/metrics.jsonl") {
+  if (keep_below >= 0) {
+    try {
+      drop_rows_from(csv_path_, keep_below, csv_iteration);
+      drop_rows_from(jsonl_path_, keep_below, jsonl_iteration);
+    } catch (const nlohmann::json::exception& e) {
+      throw std::runtime_error("cannot read " + jsonl_path_ + " (a malformed row): " + e.what());
+    } catch (const std::logic_error& e) {  // std::stoll
+      throw std::runtime_error("cannot read " + csv_path_ + " (a malformed row): " + e.what());
+    }
+    csv_.open(csv_path_, std::ios::app);
+    if (!csv_) throw std::runtime_error("cannot write " + csv_path_);
+    jsonl_.open(jsonl_path_, std::ios::app);
+    if (!jsonl_) throw std::runtime_error("cannot write " + jsonl_path_);
+    return;
+  }
   csv_.open(csv_path_, std::ios::trunc);
   if (!csv_) throw std::runtime_error("cannot write " + csv_path_);
   jsonl_.open(jsonl_path_, std::ios::trunc);

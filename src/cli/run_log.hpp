@@ -14,9 +14,10 @@ namespace rldt::cli {
 // as empty CSV cells and JSON nulls (e.g. the return of an iteration where no episode ended).
 class MetricsLog {
  public:
-  // Creates (truncates) dir/metrics.csv and dir/metrics.jsonl. Throws std::runtime_error naming
-  // the file if either cannot be opened.
-  explicit MetricsLog(const std::string& dir);
+  // Creates (truncates) dir/metrics.csv and dir/metrics.jsonl. With keep_below >= 0 (a resumed
+  // run), the existing files are kept instead, minus the rows of iterations >= keep_below, and
+  // new rows are appended. Throws std::runtime_error naming the file if one cannot be opened.
+  explicit MetricsLog(const std::string& dir, int64_t keep_below = -1);
   // Appends one row and flushes both files. `wall_seconds`: time since the run started.
   void write(const IterationMetrics& m, double iteration_seconds, double wall_seconds);
 

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "rldt/util/check.hpp"
+#include "rldt/util/serialize.hpp"
 
 namespace rldt {
 
@@ -73,6 +74,46 @@ TrajectoryBatch TrajectoryBuffer::sample_mixed(const TrajectoryBatch& fresh, int
     parts.push_back(storage_.index(idx));
   }
   return TrajectoryBatch::cat(parts);
+}
+
+void TrajectoryBuffer::save_state(torch::serialize::OutputArchive& archive) const {
+  archive.write("capacity", c10::IValue(capacity_));
+  archive.write("size", c10::IValue(size()));
+  if (size() == 0) return;
+  archive.write("obs", storage_.obs);
+  archive.write("chunks", storage_.chunks);
+  archive.write("rewards", storage_.rewards);
+  archive.write("terminated", storage_.terminated);
+  archive.write("truncated", storage_.truncated);
+  archive.write("next_obs", storage_.next_obs);
+}
+
+void TrajectoryBuffer::load_state(torch::serialize::InputArchive& archive, const std::string& path) {
+  const int64_t capacity = read_value(archive, "capacity", path).toInt();
+  if (capacity != capacity_)
+    throw std::runtime_error("'" + path + "': the buffer holds up to " + std::to_string(capacity) +
+                             " trajectories; this trainer's buffer " + std::to_string(capacity_) +
+                             " (buffer_num_episode x n_envs differ)");
+  const int64_t n = read_value(archive, "size", path).toInt();
+  TrajectoryBatch b;
+  if (n > 0) {
+    const auto read = [&](const char* key) {
+      torch::Tensor t;
+      if (!archive.try_read(key, t)) throw std::runtime_error("'" + path + "' lacks the buffer entry '" + key + "'");
+      return t;
+    };
+    b = TrajectoryBatch{read("obs"),        read("chunks"),    read("rewards"),
+                        read("terminated"), read("truncated"), read("next_obs")};
+    try {
+      b.validate();
+    } catch (const std::exception& e) {
+      throw std::runtime_error("'" + path + "': the stored buffer is inconsistent: " + error_message(e));
+    }
+    if (b.size() != n)
+      throw std::runtime_error("'" + path + "': the buffer says " + std::to_string(n) + " trajectories but holds " +
+                               std::to_string(b.size()));
+  }
+  storage_ = b;
 }
 
 }  // namespace rldt

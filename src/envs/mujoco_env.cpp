@@ -1,9 +1,14 @@
 #include "rldt/envs/mujoco_env.hpp"
 
+#include <mujoco/mjxmacro.h>
+
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <mutex>
 #include <sstream>
+
+#include "byte_blob.hpp"
 
 namespace rldt {
 namespace {
@@ -14,6 +19,20 @@ constexpr int kInstabilityWarnings[] = {mjWARN_BADQPOS, mjWARN_BADQVEL, mjWARN_B
 // EnvRng
 // ---------------------------------------------------------------------------------------------
 double EnvRng::unit() { return static_cast<double>(engine_() >> 11) * 0x1.0p-53; }
+
+std::string EnvRng::state() const {
+  std::ostringstream s;
+  s << engine_;
+  return s.str();
+}
+
+void EnvRng::set_state(const std::string& state) {
+  std::istringstream s(state);
+  std::mt19937_64 engine;
+  s >> engine;
+  if (s.fail()) throw EnvError("EnvRng::set_state: not a mt19937_64 state");
+  engine_ = engine;
+}
 
 double EnvRng::uniform(double low, double high) { return low + (high - low) * unit(); }
 
@@ -181,6 +200,89 @@ void MujocoEnv::set_state(Span<const double> qpos, Span<const double> qvel) {
   mju_copy(d_->qpos, qpos.data(), m_->nq);
   mju_copy(d_->qvel, qvel.data(), m_->nv);
   mj_forward(m_, d_);
+}
+
+namespace {
+constexpr const char* kSnapshotMagic = "rldt.MujocoEnv.v1";
+
+// True for the mjData arrays sized by njmax or nconmax (constraints, contacts): recomputed by
+// every mj_forward before use, and much larger than the rest (efc_AR is njmax x njmax).
+bool constraint_array(const char* rows, const char* cols) {
+  return std::strstr(rows, "njmax") || std::strstr(rows, "nconmax") || std::strstr(cols, "njmax");
+}
+}  // namespace
+
+std::vector<uint8_t> MujocoEnv::snapshot() const {
+  detail::BlobWriter w;
+  w.string(kSnapshotMagic);
+  w.string(spec_.name);
+  const mjModel* m = m_;
+  MJDATA_POINTERS_PREAMBLE(m)
+  (void)nv;
+  (void)njmax;
+#define X(type, name, nr, nc) \
+  if (!constraint_array(#nr, #nc)) w.array(d_->name, static_cast<size_t>(m->nr) * static_cast<size_t>(nc));
+  MJDATA_POINTERS
+#undef X
+  w.pod(d_->ncon);
+  w.array(d_->contact, static_cast<size_t>(d_->ncon));
+  w.array(d_->warning, mjNWARNING);
+  w.pod(d_->time);
+  w.array(d_->energy, 2);
+  w.string(rng_.state());
+  w.pod<int64_t>(elapsed_steps_);
+  w.pod<uint8_t>(needs_reset_);
+  return w.take();
+}
+
+void MujocoEnv::restore(const std::vector<uint8_t>& blob) {
+  detail::BlobReader r(blob, label_ + ": restore");
+  const std::string magic = r.string("magic");
+  if (magic != kSnapshotMagic) throw EnvError(label_ + ": restore: not a MujocoEnv snapshot");
+  const std::string task = r.string("task");
+  if (task != spec_.name)
+    throw EnvError(label_ + ": restore: the snapshot is of task '" + task + "', this env is '" + spec_.name + "'");
+  // Read into a scratch mjData first so that a bad blob leaves this env untouched.
+  mjData* tmp = mj_makeData(m_);
+  if (!tmp) throw EnvError(label_ + ": restore: mj_makeData failed (out of memory?)");
+  try {
+    const mjModel* m = m_;
+    MJDATA_POINTERS_PREAMBLE(m)
+    (void)nv;
+    (void)njmax;
+#define X(type, name, nr, nc) \
+  if (!constraint_array(#nr, #nc)) r.array(tmp->name, static_cast<size_t>(m->nr) * static_cast<size_t>(nc), #name);
+    MJDATA_POINTERS
+#undef X
+    tmp->ncon = r.pod<int>("ncon");
+    if (tmp->ncon < 0 || tmp->ncon > m_->nconmax)
+      throw EnvError(label_ + ": restore: snapshot has " + std::to_string(tmp->ncon) + " contacts; the model allows " +
+                     std::to_string(m_->nconmax));
+    r.array(tmp->contact, static_cast<size_t>(tmp->ncon), "contact");
+    r.array(tmp->warning, mjNWARNING, "warning");
+    tmp->time = r.pod<mjtNum>("time");
+    r.array(tmp->energy, 2, "energy");
+    const std::string rng = r.string("rng");
+    const auto elapsed = r.pod<int64_t>("elapsed_steps");
+    const auto needs_reset = r.pod<uint8_t>("needs_reset");
+    r.finish();
+    EnvRng rng_copy;
+    try {
+      rng_copy.set_state(rng);
+    } catch (const EnvError&) {
+      throw EnvError(label_ + ": restore: the snapshot's generator state is unreadable");
+    }
+    // Everything read: commit.
+    mj_copyData(d_, m_, tmp);
+    d_->ne = d_->nf = d_->nefc = 0;  // constraint arrays were not kept (see snapshot())
+    rng_ = rng_copy;
+    elapsed_steps_ = static_cast<int>(elapsed);
+    needs_reset_ = needs_reset != 0;
+  } catch (...) {
+    mj_deleteData(tmp);
+    throw;
+  }
+  mj_deleteData(tmp);
 }
 
 void MujocoEnv::observe(Span<double> obs) const {

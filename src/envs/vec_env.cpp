@@ -4,6 +4,7 @@
 #include <cmath>
 #include <sstream>
 
+#include "byte_blob.hpp"
 #include "rldt/envs/make_env.hpp"
 
 namespace rldt {
@@ -133,6 +134,79 @@ const VecStep& VecEnv::step_chunk(Span<const double> actions, int chunk_len, int
   validate(actions, chunk_len, act_steps);
   pool_.parallel_for(num_envs(), [&](int i) { run_env(i, actions.data(), chunk_len, act_steps); });
   return out_;
+}
+
+namespace {
+constexpr const char* kVecSnapshotMagic = "rldt.VecEnv.v1";
+}
+
+std::vector<uint8_t> VecEnv::snapshot() const {
+  detail::BlobWriter w;
+  w.string(kVecSnapshotMagic);
+  w.string(spec().name);
+  w.pod<int64_t>(num_envs());
+  for (const auto& e : envs_) {
+    const auto blob = e->snapshot();
+    w.vector(blob);
+  }
+  w.vector(running_return_);
+  w.vector(out_.obs);
+  w.vector(out_.reward);
+  w.vector(out_.terminated);
+  w.vector(out_.truncated);
+  w.vector(out_.final_obs);
+  w.vector(out_.info);
+  w.vector(out_.steps_executed);
+  w.vector(out_.episode_return);
+  w.vector(out_.episode_length);
+  return w.take();
+}
+
+void VecEnv::restore(const std::vector<uint8_t>& blob) {
+  const std::string who = "VecEnv(" + spec().name + "): restore";
+  detail::BlobReader r(blob, who);
+  if (r.string("magic") != kVecSnapshotMagic) throw EnvError(who + ": not a VecEnv snapshot");
+  const std::string task = r.string("task");
+  if (task != spec().name) throw EnvError(who + ": the snapshot is of task '" + task + "'");
+  const auto n = r.pod<int64_t>("num_envs");
+  if (n != num_envs())
+    throw EnvError(who + ": the snapshot has " + std::to_string(n) + " envs, this VecEnv " +
+                   std::to_string(num_envs()));
+  // Read and check everything before changing anything.
+  std::vector<std::vector<uint8_t>> env_blobs(n);
+  for (auto& b : env_blobs) {
+    const auto size = r.pod<uint64_t>("env snapshot size");
+    if (size > blob.size()) throw EnvError(who + ": state blob is truncated (env snapshot)");
+    b.resize(size);
+    r.bytes(b.data(), size, "env snapshot");
+  }
+  std::vector<double> running = running_return_;
+  VecStep out = out_;
+  r.vector(running, "running_return");
+  r.vector(out.obs, "obs");
+  r.vector(out.reward, "reward");
+  r.vector(out.terminated, "terminated");
+  r.vector(out.truncated, "truncated");
+  r.vector(out.final_obs, "final_obs");
+  r.vector(out.info, "info");
+  r.vector(out.steps_executed, "steps_executed");
+  r.vector(out.episode_return, "episode_return");
+  r.vector(out.episode_length, "episode_length");
+  r.finish();
+  // Each env checks its snapshot as it restores it; the old states roll back a failure.
+  std::vector<std::vector<uint8_t>> old;
+  old.reserve(n);
+  for (const auto& e : envs_) old.push_back(e->snapshot());
+  for (int64_t i = 0; i < n; ++i) {
+    try {
+      envs_[i]->restore(env_blobs[i]);
+    } catch (...) {
+      for (int64_t j = 0; j < i; ++j) envs_[j]->restore(old[j]);
+      throw;
+    }
+  }
+  running_return_ = std::move(running);
+  out_ = std::move(out);
 }
 
 }  // namespace rldt

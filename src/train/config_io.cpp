@@ -123,6 +123,7 @@ void visit(V& v, RldtTrainerConfig& c) {
 template <class V>
 void visit(V& v, RunConfig& c) {
   v.field("base_policy", c.base_policy);
+  v.field("checkpoint_freq", c.checkpoint_freq);
   visit(v, c.trainer);
 }
 
@@ -563,6 +564,8 @@ void validate_run_config(const RunConfig& cfg, bool check_env) {
   validate_part(cfg, "actor.svgd.", [&] { t.actor.svgd.validate(); });
   validate_part(cfg, "actor.", [&] { t.actor.validate(); });
   validate_part(cfg, "", [&] { t.validate(); });
+  if (cfg.checkpoint_freq < 1)
+    fail_validation(cfg, "", "checkpoint_freq must be >= 1, got " + std::to_string(cfg.checkpoint_freq));
   if (!check_env) return;
   const auto names = env_names();
   bool known = false;

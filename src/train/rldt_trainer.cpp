@@ -4,11 +4,14 @@
 
 #include <chrono>
 #include <cmath>
+#include <sstream>
 
 #include "rldt/algo/td_targets.hpp"
 #include "rldt/envs/vec_env.hpp"
+#include "rldt/train/config_io.hpp"
 #include "rldt/util/check.hpp"
 #include "rldt/util/rng.hpp"
+#include "rldt/util/serialize.hpp"
 
 namespace rldt {
 
@@ -438,6 +441,162 @@ IterationMetrics RldtTrainer::update() {
   }
   ++itr_;
   return m;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checkpoints
+// ---------------------------------------------------------------------------------------------
+namespace {
+constexpr const char* kCheckpointKind = "rldt_checkpoint/1";
+// Keys that may differ between the run that saved a checkpoint and the one that loads it.
+const char* const kFreeKeys[] = {"n_train_itr", "env_threads"};
+
+// "key.path: value" for every scalar line of to_yaml's output (sections joined with '.').
+std::vector<std::string> flat_yaml(const std::string& yaml) {
+  std::vector<std::string> out, stack;
+  std::istringstream in(yaml);
+  for (std::string line; std::getline(in, line);) {
+    const size_t indent = line.find_first_not_of(' ');
+    if (indent == std::string::npos || line[indent] == '#') continue;
+    const size_t depth = indent / 2;
+    stack.resize(std::min(stack.size(), depth));
+    const std::string body = line.substr(indent);
+    if (body.back() == ':') {
+      stack.push_back(body.substr(0, body.size() - 1));
+      continue;
+    }
+    std::string key;
+    for (const auto& s : stack) key += s + ".";
+    const std::string full = key + body;
+    bool free = false;
+    for (const char* k : kFreeKeys) free = free || full.rfind(std::string(k) + ":", 0) == 0;
+    if (!free) out.push_back(full);
+  }
+  return out;
+}
+
+torch::Tensor bytes_tensor(const std::vector<uint8_t>& bytes) {
+  auto t = torch::empty({static_cast<int64_t>(bytes.size())}, torch::kUInt8);
+  std::copy(bytes.begin(), bytes.end(), t.data_ptr<uint8_t>());
+  return t;
+}
+
+torch::Tensor read_tensor(torch::serialize::InputArchive& ar, const std::string& key, const std::string& path) {
+  torch::Tensor t;
+  if (!ar.try_read(key, t)) throw std::runtime_error("'" + path + "' lacks the entry '" + key + "'");
+  return t;
+}
+
+template <typename F>
+void section(torch::serialize::InputArchive& ar, const std::string& key, const std::string& path, F&& load) {
+  auto sub = read_archive(ar, key, path);
+  load(sub);
+}
+}  // namespace
+
+void RldtTrainer::save_checkpoint(const std::string& path) const {
+  if (t_ != 0 || acted_)
+    throw std::logic_error("RldtTrainer::save_checkpoint: only between iterations (" + std::to_string(t_) + " of " +
+                           std::to_string(cfg_.n_steps) + " steps of iteration " + std::to_string(itr_) +
+                           " are collected)");
+  torch::serialize::OutputArchive ar;
+  write_header(ar, kCheckpointKind);
+  ar.write("config", c10::IValue(to_yaml(cfg_)));
+  ar.write("iteration", c10::IValue(itr_));
+  ar.write("env_steps", c10::IValue(env_steps_));
+  ar.write("actor_steps", c10::IValue(actor_steps_));
+  ar.write("reward_scaler.ema", c10::IValue(scaler_.ema()));
+  ar.write("generator", generator_state(gen_));
+  ar.write("running_return", torch::tensor(running_return_, torch::kDouble));
+  ar.write("running_length", torch::tensor(running_length_, torch::kLong));
+  ar.write("native_envs", c10::IValue(env_ != nullptr));
+  if (env_) {
+    ar.write("obs", obs_);
+    ar.write("envs", bytes_tensor(env_->snapshot()));
+  }
+  torch::serialize::OutputArchive policy, critic, updater, buffer;
+  policy_->save_state(policy);
+  critic_->save_state(critic);
+  updater_->save_state(updater);
+  buffer_.save_state(buffer);
+  ar.write("policy", policy);
+  ar.write("critic", critic);
+  ar.write("actor_updater", updater);
+  ar.write("buffer", buffer);
+  save_archive_atomic(ar, path);
+}
+
+void RldtTrainer::load_checkpoint(const std::string& path) {
+  if (t_ != 0 || acted_)
+    throw std::logic_error("RldtTrainer::load_checkpoint: only between iterations (" + std::to_string(t_) +
+                           " steps of iteration " + std::to_string(itr_) + " are collected)");
+  torch::serialize::InputArchive ar;
+  load_archive(ar, path, kCheckpointKind);  // reads the whole file: truncation is found here
+  // 1. Checks that change nothing.
+  const bool native = read_value(ar, "native_envs", path).toBool();
+  if (native != (env_ != nullptr))
+    throw std::runtime_error("'" + path + "' was written by a trainer " +
+                             (native ? "with native envs" : "driven through act/observe/update") + "; this one " +
+                             (env_ ? "has native envs" : "is driven through act/observe/update"));
+  const auto saved = flat_yaml(read_value(ar, "config", path).toStringRef());
+  const auto mine = flat_yaml(to_yaml(cfg_));
+  for (size_t i = 0; i < std::max(saved.size(), mine.size()); ++i) {
+    const std::string a = i < saved.size() ? saved[i] : "(nothing)", b = i < mine.size() ? mine[i] : "(nothing)";
+    if (a != b)
+      throw std::runtime_error("'" + path + "' was written by a trainer with another config: the checkpoint has '" +
+                               a + "', this trainer '" + b + "' (only n_train_itr and env_threads may differ)");
+  }
+  const int64_t itr = read_value(ar, "iteration", path).toInt();
+  const int64_t env_steps = read_value(ar, "env_steps", path).toInt();
+  const int64_t actor_steps = read_value(ar, "actor_steps", path).toInt();
+  const double ema = read_value(ar, "reward_scaler.ema", path).toDouble();
+  const auto gen_state = read_tensor(ar, "generator", path);
+  const auto running_return = read_tensor(ar, "running_return", path).contiguous();
+  const auto running_length = read_tensor(ar, "running_length", path).contiguous();
+  if (running_return.numel() != cfg_.n_envs || running_return.scalar_type() != torch::kDouble ||
+      running_length.numel() != cfg_.n_envs || running_length.scalar_type() != torch::kLong)
+    throw std::runtime_error("'" + path + "': entries 'running_return' / 'running_length' do not hold " +
+                             std::to_string(cfg_.n_envs) + " envs");
+  auto gen_probe = make_generator(0);
+  set_generator_state(gen_probe, gen_state, "'" + path + "': entry 'generator'");
+  torch::Tensor obs;
+  if (env_) {
+    obs = read_tensor(ar, "obs", path);
+    if (obs.sizes() != obs_.sizes() || obs.scalar_type() != obs_.scalar_type())
+      throw std::runtime_error("'" + path + "': entry 'obs' has shape " + c10::str(obs.sizes()) + "; expected " +
+                               c10::str(obs_.sizes()));
+    const auto envs = read_tensor(ar, "envs", path).contiguous();
+    if (envs.scalar_type() != torch::kUInt8 || envs.dim() != 1)
+      throw std::runtime_error("'" + path + "': entry 'envs' is not a byte blob");
+    const std::vector<uint8_t> env_blob(envs.data_ptr<uint8_t>(), envs.data_ptr<uint8_t>() + envs.numel());
+    // 2. The envs restore atomically (all or nothing).
+    try {
+      env_->restore(env_blob);
+    } catch (const EnvError& e) {
+      throw std::runtime_error("'" + path + "': entry 'envs': " + std::string(e.what()));
+    }
+  }
+  // 3. The rest (a failure here leaves the trainer unusable: see the header).
+  section(ar, "policy", path, [&](auto& a) { policy_->load_state(a, path); });
+  section(ar, "critic", path, [&](auto& a) { critic_->load_state(a, path); });
+  section(ar, "actor_updater", path, [&](auto& a) { updater_->load_state(a, path); });
+  section(ar, "buffer", path, [&](auto& a) { buffer_.load_state(a, path); });
+  scaler_.set_ema(ema);
+  set_generator_state(gen_, gen_state, "'" + path + "': entry 'generator'");
+  if (env_) obs_ = obs.clone();
+  running_return_.assign(running_return.data_ptr<double>(), running_return.data_ptr<double>() + cfg_.n_envs);
+  running_length_.assign(running_length.data_ptr<int64_t>(), running_length.data_ptr<int64_t>() + cfg_.n_envs);
+  fresh_ = TrajectoryBatch{};
+  itr_ = itr;
+  env_steps_ = env_steps;
+  actor_steps_ = actor_steps;
+}
+
+FlowPolicy policy_from_checkpoint(const std::string& path) {
+  torch::serialize::InputArchive ar;
+  load_archive(ar, path, kCheckpointKind);
+  auto sub = read_archive(ar, "policy", path);
+  return FlowPolicy::from_state(sub, path);
 }
 
 }  // namespace rldt

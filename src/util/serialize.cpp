@@ -29,6 +29,37 @@ void load_module(torch::nn::Module& module, torch::serialize::InputArchive& arch
   }
 }
 
+torch::serialize::InputArchive read_archive(torch::serialize::InputArchive& archive, const std::string& key,
+                                            const std::string& path) {
+  torch::serialize::InputArchive sub;
+  if (!archive.try_read(key, sub)) throw std::runtime_error("'" + path + "' lacks the section '" + key + "'");
+  return sub;
+}
+
+void write_archive(torch::serialize::OutputArchive& archive, const std::string& key,
+                   torch::serialize::OutputArchive& value) {
+  archive.write(key, value);
+}
+
+void save_optimizer(const torch::optim::Optimizer& optimizer, torch::serialize::OutputArchive& archive,
+                    const std::string& key) {
+  torch::serialize::OutputArchive sub;
+  optimizer.save(sub);
+  archive.write(key, sub);
+}
+
+void load_optimizer(torch::optim::Optimizer& optimizer, torch::serialize::InputArchive& archive, const std::string& key,
+                    const std::string& path) {
+  auto sub = read_archive(archive, key, path);
+  optimizer.state().clear();  // parameters without saved state (no step yet) start fresh
+  try {
+    optimizer.load(sub);
+  } catch (const std::exception& e) {
+    throw std::runtime_error("'" + path + "': optimizer state '" + key +
+                             "' does not fit the optimizer: " + error_message(e).substr(0, 300));
+  }
+}
+
 void write_header(torch::serialize::OutputArchive& archive, const std::string& kind) {
   archive.write(kMagicKey, c10::IValue(kind));
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# SIGTERM during a run: rldt finishes the current iteration, writes its metrics and the policy,
-# says so, and exits with 128 + 15. Polls for progress (no timing assumptions beyond a generous
+# SIGTERM during a run: rldt finishes the current iteration, writes its metrics, the policy and a
+# checkpoint, says so (with the resume command), and exits with 128 + 15. Polls for progress (no timing assumptions beyond a generous
 # upper bound on how long the first iteration may take).
 #   cli_signal_test.sh <rldt> <config> <run dir>
 set -u
@@ -22,6 +22,8 @@ fail() { echo "FAIL: $*"; exit 1; }
 [ "$rc" -eq 143 ] || fail "exit code $rc, expected 143"
 grep -q "stopped by SIGTERM" "$dir.log" || fail "no stop message"
 [ -f "$dir/policy.pt" ] || fail "policy.pt not written"
+[ -f "$dir/checkpoint.pt" ] || fail "checkpoint.pt not written"
+grep -q "resume with: rldt scratch --resume $dir" "$dir.log" || fail "the stop message does not say how to resume"
 grep -q '"status": "interrupted' "$dir/run.json" || fail "run.json status not 'interrupted'"
 rows=$(($(wc -l <"$dir/metrics.csv") - 1))
 [ "$rows" -ge 2 ] || fail "metrics.csv has $rows rows"

@@ -9,6 +9,8 @@
 #include <ATen/core/Generator.h>
 #include <torch/nn/module.h>
 #include <torch/optim/adamw.h>
+#include <torch/serialize/input-archive.h>
+#include <torch/serialize/output-archive.h>
 
 #include <memory>
 #include <string>
@@ -87,6 +89,12 @@ class CriticEnsemble {
 
   void save(const std::string& path) const;
   static CriticEnsemble load(const std::string& path);
+
+  // Checkpoint state: online and target nets and the AdamW state, as entries of `archive` (a section of a
+  // checkpoint file). load_state restores it into an object built with the same config; errors
+  // name `path` (the file) and the missing or mismatching entry.
+  void save_state(torch::serialize::OutputArchive& archive) const;
+  void load_state(torch::serialize::InputArchive& archive, const std::string& path);
 
  private:
   torch::Tensor input(const torch::Tensor& obs, const torch::Tensor& chunk, const char* chunk_name) const;

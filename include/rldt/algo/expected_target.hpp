@@ -82,6 +82,12 @@ class ActorUpdater {
   // prepare + step.
   ActorStats update(const torch::Tensor& obs, const ActionGradFn& grad_fn, at::Generator& gen);
 
+  // Checkpoint state: the Adam state and the step count (which sets the warm-up lr), as entries of `archive` (a section
+  // of a checkpoint file). load_state restores it into an updater of the same policy architecture and config; errors
+  // name `path` (the file) and the missing or mismatching entry.
+  void save_state(torch::serialize::OutputArchive& archive) const;
+  void load_state(torch::serialize::InputArchive& archive, const std::string& path);
+
  private:
   ActorLosses losses_from_output(const ActorBatch& batch, const torch::Tensor& out, const torch::Tensor& phi);
   std::shared_ptr<FlowPolicy> policy_;

@@ -9,6 +9,8 @@
 #include <ATen/core/Generator.h>
 #include <torch/nn/module.h>
 #include <torch/optim/adamw.h>
+#include <torch/serialize/input-archive.h>
+#include <torch/serialize/output-archive.h>
 
 #include <memory>
 #include <string>
@@ -105,6 +107,14 @@ class FlowPolicy {
   // restores them. Throws std::runtime_error naming the file on failure.
   void save(const std::string& path) const;
   static FlowPolicy load(const std::string& path);
+
+  // Checkpoint state: the config, the three networks and the BC AdamW state, as entries of `archive` (a section of a
+  // checkpoint file). load_state restores it into an object built with the same config; errors
+  // name `path` (the file) and the missing or mismatching entry.
+  void save_state(torch::serialize::OutputArchive& archive) const;
+  void load_state(torch::serialize::InputArchive& archive, const std::string& path);
+  // A policy built from what save_state wrote (its config is stored with it).
+  static FlowPolicy from_state(torch::serialize::InputArchive& archive, const std::string& path);
 
  private:
   // Euler integration from x_0; fills *chain (B, K+1, H, d) when given. Returns x_K unclamped.

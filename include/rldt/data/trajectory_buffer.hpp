@@ -4,8 +4,12 @@
 #pragma once
 
 #include <ATen/core/Generator.h>
+#include <torch/serialize/input-archive.h>
+#include <torch/serialize/output-archive.h>
 #include <torch/types.h>
 
+#include <string>
+#include <vector>
 
 namespace rldt {
 
@@ -43,6 +47,12 @@ class TrajectoryBuffer {
   // has enough; `fresh` fills in while the buffer is empty).
   TrajectoryBatch sample_mixed(const TrajectoryBatch& fresh, int64_t n, double new_fraction,
                                at::Generator& gen) const;
+
+  // Checkpoint state: the stored trajectories (all six fields) and the capacity, as entries of `archive` (a section of
+  // a checkpoint file). load_state restores it into an object built with the same config; errors name `path` (the file)
+  // and the missing or mismatching entry.
+  void save_state(torch::serialize::OutputArchive& archive) const;
+  void load_state(torch::serialize::InputArchive& archive, const std::string& path);
 
  private:
   int64_t capacity_;

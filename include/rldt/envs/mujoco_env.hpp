@@ -21,6 +21,10 @@ class EnvRng {
  public:
   explicit EnvRng(uint64_t seed = 0) : engine_(seed) {}
   void seed(uint64_t seed) { engine_.seed(seed); }
+  // The engine's state as the standard's text form (restores exactly with set_state).
+  std::string state() const;
+  // Throws EnvError if `state` is not a state written by state().
+  void set_state(const std::string& state);
   // Uniform on [low, high).
   double uniform(double low, double high);
   // Standard normal (Box-Muller; one draw consumes two uniforms).
@@ -63,6 +67,17 @@ class MujocoEnv : public Env {
   void get_state(Span<double> qpos, Span<double> qvel) const override;
   void set_state(Span<const double> qpos, Span<const double> qvel) override;
   void observe(Span<double> obs) const override;
+
+  // Everything that determines this env's future, as an opaque byte blob: the simulation state
+  // (qpos, qvel, act, qacc_warmstart (the solver's warm start), ctrl, time, …) and every quantity
+  // MuJoCo derived from it (xpos, cfrc_ext, …: observations and rewards read them after a step,
+  // before the next mj_forward), the contacts, the env's generator, elapsed steps and whether the
+  // episode has ended. restore() continues bit for bit as the env that wrote the blob would.
+  // Constraint arrays (efc_*) are not kept: every mj_step recomputes them before use.
+  std::vector<uint8_t> snapshot() const;
+  // Restores a snapshot of the same task and model; throws EnvError naming the task and the
+  // first mismatching field otherwise (nothing is changed then).
+  void restore(const std::vector<uint8_t>& blob);
 
   // True before the first reset and after an episode ends (step then throws until reset).
   bool needs_reset() const { return needs_reset_; }

@@ -64,6 +64,13 @@ class VecEnv {
   // rows that may be executed.
   const VecStep& step_chunk(Span<const double> actions, int chunk_len, int act_steps);
 
+  // Full state as an opaque byte blob: every env's MujocoEnv::snapshot(), the running returns of
+  // the unfinished episodes and the results of the last call (obs, final_obs, rewards, …).
+  std::vector<uint8_t> snapshot() const;
+  // Restores a snapshot of the same task and num_envs (the thread count may differ); throws
+  // EnvError naming the mismatch otherwise, and then nothing is changed.
+  void restore(const std::vector<uint8_t>& blob);
+
  private:
   const VecStep& reset_all(std::optional<uint64_t> seed);
   void validate(Span<const double> actions, int chunk_len, int rows) const;

@@ -4,8 +4,10 @@
 //   policy:       FlowPolicyConfig        critic:  CriticConfig
 //   actor:        ActorUpdateConfig (with svgd: SvgdConfig inside)
 //   exploration:  ExplorationConfig       env_options: {option name: number}
-// plus one key the trainer struct does not hold:
-//   base_policy:  FlowPolicy file to fine-tune (used by `rldt finetune` and `rldt eval`).
+// plus keys the trainer struct does not hold:
+//   base_policy:      FlowPolicy file to fine-tune (used by `rldt finetune` and `rldt eval`).
+//   checkpoint_freq:  the rldt command writes RUN_DIR/checkpoint.pt after every checkpoint_freq-th
+//                     iteration (and always after the last one, or when stopped by a signal).
 // Keys the trainer derives from the environment (policy.obs_dim, policy.action_dim,
 // critic.obs_dim, critic.action_dim, critic.act_steps) are not accepted.
 //
@@ -32,7 +34,8 @@ class ConfigError : public ArgumentError {
 
 struct RunConfig {
   RldtTrainerConfig trainer;
-  std::string base_policy;  // "" = none
+  std::string base_policy;      // "" = none
+  int64_t checkpoint_freq = 1;  // the rldt command writes RUN_DIR/checkpoint.pt every this many iterations
   // Bookkeeping (not written by to_yaml):
   std::string source;                          // the file the config came from ("" if none)
   std::map<std::string, std::string> origins;  // key path → "file F" / "override 'k=v'", for keys set explicitly

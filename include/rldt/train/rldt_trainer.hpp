@@ -169,8 +169,22 @@ class RldtTrainer {
   int64_t iteration() const { return itr_; }
   int64_t env_steps() const { return env_steps_; }
 
-  // The last complete rollout (for inspection and tests).
+  // The last complete rollout (for inspection and tests; empty after load_checkpoint).
   const TrajectoryBatch& last_rollout() const { return fresh_; }
+
+  // Checkpoints, taken between iterations (docs/checkpoints.md). save_checkpoint writes
+  // everything that determines the following iterations (networks with their optimizers and
+  // counters, reward scaler, buffer, generator, running episode returns, iteration and counters;
+  // with native envs also every env's full state and the current observations) to `path`
+  // atomically: temp file + rename, so an existing file at `path` stays intact if the write fails.
+  // A trainer built with the same config that loads it continues bit for bit as the one that
+  // saved it (an external env must be restored by its owner). The config must match except
+  // n_train_itr and env_threads (results do not depend on the thread count). Errors (missing,
+  // truncated or foreign file, another config) are std::runtime_error naming the file; they are
+  // found before anything changes, except a corrupt section, after which the trainer must not be
+  // used. Both throw std::logic_error in the middle of an ask/tell iteration.
+  void save_checkpoint(const std::string& path) const;
+  void load_checkpoint(const std::string& path);
 
  private:
   void init(std::shared_ptr<FlowPolicy> policy, int64_t obs_dim, int64_t action_dim);
@@ -209,5 +223,9 @@ class RldtTrainer {
   std::vector<double> env_actions_;  // (N, H, d) env units, reused every step
   int64_t itr_ = 0, env_steps_ = 0, actor_steps_ = 0;
 };
+
+// The trained actor of a checkpoint as a FlowPolicy (its EMA and reference copies included),
+// without building envs or critics: what deployment needs. Errors name the file.
+FlowPolicy policy_from_checkpoint(const std::string& path);
 
 }  // namespace rldt

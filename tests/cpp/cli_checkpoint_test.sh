@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Checkpoints through the rldt command:
+#   4 iterations straight  ==  2 iterations + `--resume` to 4   (metrics.csv equal apart from timing columns)
+#   a resume that changes the config is refused (exit 2), so is a truncated checkpoint (exit 2, file named);
+#   `rldt export` writes a policy file that `rldt eval` runs.
+#   cli_checkpoint_test.sh <rldt> <config> <work dir>
+set -u
+cli="$1" config="$2" work="$3"
+rm -rf "$work"
+mkdir -p "$work"
+fail() { echo "FAIL: $*"; exit 1; }
+# An evaluation (itr 2), the end of the critic warm-up (the actor first trains in itr 3) and the
+# actor's lr warm-up fall into the resumed half.
+common=(val_freq=2 n_critic_warmup_itr=1 actor.lr_warmup_steps=8 n_steps=30)
+run() {  # run <expected rc> <log> args...
+  local want="$1" log="$2"
+  shift 2
+  "$cli" "$@" >"$log" 2>&1
+  local rc=$?
+  cat "$log"
+  [ "$rc" -eq "$want" ] || fail "exit code $rc, expected $want: rldt $*"
+}
+strip_timing() {  # metrics.csv without the seconds_* columns
+  awk -F, 'NR == 1 { for (i = 1; i <= NF; ++i) keep[i] = ($i !~ /^seconds_/) }
+           { line = ""; for (i = 1; i <= NF; ++i) if (keep[i]) line = line $i ","; print line }' "$1"
+}
+
+run 2 "$work/bad_freq.log" scratch --config "$config" --out "$work/bad" checkpoint_freq=0
+grep -q "key 'checkpoint_freq': checkpoint_freq must be >= 1" "$work/bad_freq.log" || fail "no message for checkpoint_freq=0"
+run 0 "$work/straight.log" scratch --config "$config" --out "$work/straight" n_train_itr=4 "${common[@]}"
+run 0 "$work/first.log" scratch --config "$config" --out "$work/resumed" n_train_itr=2 "${common[@]}"
+[ -f "$work/resumed/checkpoint.pt" ] || fail "no checkpoint.pt after the first half"
+[ ! -e "$work/resumed/checkpoint.pt.tmp" ] || fail "a temporary checkpoint was left behind"
+# A row past the checkpoint (as a crash after the row was written would leave) is dropped on resume.
+tail -n 1 "$work/resumed/metrics.csv" | sed 's/^1,/2,/' >>"$work/resumed/metrics.csv"
+run 2 "$work/refused.log" scratch --resume "$work/resumed" n_train_itr=4 critic.lr=0.01
+grep -q "key 'critic.lr': a resumed run keeps its config" "$work/refused.log" || fail "no message for a changed key"
+run 0 "$work/second.log" scratch --resume "$work/resumed" n_train_itr=4
+grep -q "resuming .* after iteration 1" "$work/second.log" || fail "no resume message"
+diff <(strip_timing "$work/straight/metrics.csv") <(strip_timing "$work/resumed/metrics.csv") ||
+  fail "metrics.csv of the resumed run differs from the uninterrupted one"
+[ "$(wc -l <"$work/resumed/metrics.jsonl")" -eq 4 ] || fail "metrics.jsonl does not have 4 rows"
+cmp -s "$work/straight/policy.pt" "$work/resumed/policy.pt" || echo "note: policy.pt files differ byte-wise (archive metadata)"
+grep -q '"resumed"' "$work/resumed/run.json" || fail "run.json does not record the resume"
+
+# Export: the actor of the checkpoint as a policy file for rldt eval.
+run 0 "$work/export.log" export --checkpoint "$work/resumed/checkpoint.pt" --out "$work/exported.pt"
+run 0 "$work/eval.log" eval --config "$work/resumed/config.yaml" --policy "$work/exported.pt" env_options.max_episode_steps=20
+run 2 "$work/export_again.log" export --checkpoint "$work/resumed/checkpoint.pt" --out "$work/exported.pt"
+
+# A truncated checkpoint: a clear error naming the file, exit code 2.
+head -c 5000 "$work/resumed/checkpoint.pt" >"$work/cut.pt" && mv "$work/cut.pt" "$work/resumed/checkpoint.pt"
+run 2 "$work/truncated.log" scratch --resume "$work/resumed" n_train_itr=6
+grep -q "cannot resume: '.*resumed/checkpoint.pt' is not a readable rldt file (truncated or foreign)" "$work/truncated.log" ||
+  fail "no clear message for a truncated checkpoint"
+run 2 "$work/export_bad.log" export --checkpoint "$work/resumed/checkpoint.pt" --out "$work/other.pt"
+run 2 "$work/wrong_command.log" finetune --resume "$work/straight"
+grep -q "is a run of \`rldt scratch\`" "$work/wrong_command.log" || fail "no message for the wrong command"
+echo "OK"
