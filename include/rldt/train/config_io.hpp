@@ -4,8 +4,9 @@
 //   policy:       FlowPolicyConfig        critic:  CriticConfig
 //   actor:        ActorUpdateConfig (with svgd: SvgdConfig inside)
 //   exploration:  ExplorationConfig       env_options: {option name: number}
-// plus one key the trainer struct does not hold:
+// plus what the trainer struct does not hold:
 //   base_policy:  FlowPolicy file to fine-tune (used by `rldt finetune` and `rldt eval`).
+//   pretrain:     PretrainConfig (used by `rldt pretrain`; the network is the policy: section).
 // Keys the trainer derives from the environment (policy.obs_dim, policy.action_dim,
 // critic.obs_dim, critic.action_dim, critic.act_steps) are not accepted.
 //
@@ -20,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "rldt/train/pretrain.hpp"
 #include "rldt/train/rldt_trainer.hpp"
 #include "rldt/util/check.hpp"
 
@@ -33,6 +35,7 @@ class ConfigError : public ArgumentError {
 struct RunConfig {
   RldtTrainerConfig trainer;
   std::string base_policy;  // "" = none
+  PretrainConfig pretrain;  // `rldt pretrain` (dataset, batch size, updates, ...)
   // Bookkeeping (not written by to_yaml):
   std::string source;                          // the file the config came from ("" if none)
   std::map<std::string, std::string> origins;  // key path → "file F" / "override 'k=v'", for keys set explicitly
