@@ -31,7 +31,8 @@ ShapeSpec chunk_spec(const FlowPolicyConfig& c, int64_t n = -1, const char* sym 
 }  // namespace
 
 void bind_policy(py::module_& m) {
-  py::class_<PolicyHandle, std::shared_ptr<PolicyHandle>>(m, "FlowPolicy", R"doc(Flow-matching actor (ALGORITHM.md section 1).
+  py::class_<PolicyHandle, std::shared_ptr<PolicyHandle>>(m, "FlowPolicy",
+                                                          R"doc(Flow-matching actor (ALGORITHM.md section 1).
 
 Velocity network v_theta(x, t | s) over action chunks x (H, d), Euler sampling with the whole
 chain, a behaviour-cloning (flow matching) loss, an EMA copy and a frozen reference copy.
@@ -284,8 +285,9 @@ x (N, H, d), t (N,) in [0, 1], obs (N, O) -> (N, H, d). net: 'actor' | 'ema' | '
             }
             auto lock = h.usage.read();
             if (!h.policy->normalizer().action && box.low.empty())
-              throw rldt::ArgumentError("this policy has no action bounds: pass env_low and env_high (the env's "
-                                        "action box)");
+              throw rldt::ArgumentError(
+                  "this policy has no action bounds: pass env_low and env_high (the env's "
+                  "action box)");
             return to_numpy(h.policy->normalizer().action_to_env(a, box));
           },
           py::arg("actions"), py::arg("env_low") = py::none(), py::arg("env_high") = py::none(),

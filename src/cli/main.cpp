@@ -9,10 +9,10 @@
 //
 // Exit codes: 0 done, 2 bad usage or config (nothing was run), 1 failure while running,
 // 128+signal when SIGINT/SIGTERM stopped the run after a completed iteration.
-#include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -21,16 +21,16 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
 #include "rldt/algo/flow_policy.hpp"
 #include "rldt/data/dataset.hpp"
 #include "rldt/envs/make_env.hpp"
-#include "rldt/train/rldt_trainer.hpp"
 #include "rldt/train/config_io.hpp"
 #include "rldt/train/pretrain.hpp"
+#include "rldt/train/rldt_trainer.hpp"
 #include "rldt/util/serialize.hpp"
 #include "plot_command.hpp"
 #include "run_log.hpp"
@@ -308,8 +308,9 @@ int pretrain_command(const Args& a) {
   auto& pc = cfg.pretrain;
   const std::string where = cfg.origins.count("pretrain.dataset") ? cfg.origins.at("pretrain.dataset") : a.config;
   if (pc.dataset.empty())
-    throw UsageError(where + ": key 'pretrain.dataset': not set; name a D4RL-layout dataset (.npz, .hdf5), e.g. "
-                             "pretrain.dataset=outputs/datasets/hopper-medium.npz (docs/datasets.md)");
+    throw UsageError(where +
+                     ": key 'pretrain.dataset': not set; name a D4RL-layout dataset (.npz, .hdf5), e.g. "
+                     "pretrain.dataset=outputs/datasets/hopper-medium.npz (docs/datasets.md)");
   if (!fs::is_regular_file(pc.dataset))
     throw UsageError(where + ": key 'pretrain.dataset': the dataset file '" + pc.dataset + "' does not exist" +
                      (fs::path(pc.dataset).is_relative() ? " (relative to " + fs::current_path().string() + ")" : ""));
@@ -320,29 +321,35 @@ int pretrain_command(const Args& a) {
     throw UsageError(where + ": key 'pretrain.dataset': " + e.what());
   }
   const auto env = make_env(cfg.trainer.env, cfg.trainer.env_options);
-  const auto O = static_cast<int64_t>(env->spec().observation.size()), d = static_cast<int64_t>(env->spec().action.size());
+  const auto O = static_cast<int64_t>(env->spec().observation.size()),
+             d = static_cast<int64_t>(env->spec().action.size());
   if (data.obs_dim != O || data.action_dim != d)
     throw UsageError(where + ": key 'pretrain.dataset': '" + pc.dataset + "' has obs_dim " +
                      std::to_string(data.obs_dim) + " and action_dim " + std::to_string(data.action_dim) + "; env '" +
                      cfg.trainer.env + "' (key 'env') has " + std::to_string(O) + " and " + std::to_string(d));
   const auto episodes = data.episodes();
-  std::cout << "dataset: " << pc.dataset << ": " << data.size() << " steps, " << episodes.size() << " episodes, obs_dim "
-            << O << ", action_dim " << d << "\n";
+  std::cout << "dataset: " << pc.dataset << ": " << data.size() << " steps, " << episodes.size()
+            << " episodes, obs_dim " << O << ", action_dim " << d << "\n";
 
   // 2. The run folder.
-  const fs::path dir = a.out.empty()
-                           ? fs::path("runs") / (config_name(a.config) + "-seed" + std::to_string(pc.seed))
-                           : fs::path(a.out);
+  const fs::path dir =
+      a.out.empty() ? fs::path("runs") / (config_name(a.config) + "-seed" + std::to_string(pc.seed)) : fs::path(a.out);
   prepare_run_dir(dir, a.force);
-  write_text(dir / "config.yaml", to_yaml(cfg, "Resolved config of this run (rldt pretrain, " + now_iso8601() +
-                                                   ").\nLoads back with: rldt pretrain --config " +
-                                                   (dir / "config.yaml").string()));
+  write_text(dir / "config.yaml",
+             to_yaml(cfg, "Resolved config of this run (rldt pretrain, " + now_iso8601() +
+                              ").\nLoads back with: rldt pretrain --config " + (dir / "config.yaml").string()));
   RunRecord record;
   record.path = dir / "run.json";
-  record.json = {{"command", "pretrain"},       {"config", a.config},      {"config_name", config_name(a.config)},
-                 {"overrides", a.overrides},    {"seed", pc.seed},         {"dataset", fs::absolute(pc.dataset).string()},
-                 {"dataset_steps", data.size()}, {"dataset_episodes", episodes.size()},
-                 {"started", now_iso8601()},    {"status", "running"}};
+  record.json = {{"command", "pretrain"},
+                 {"config", a.config},
+                 {"config_name", config_name(a.config)},
+                 {"overrides", a.overrides},
+                 {"seed", pc.seed},
+                 {"dataset", fs::absolute(pc.dataset).string()},
+                 {"dataset_steps", data.size()},
+                 {"dataset_episodes", episodes.size()},
+                 {"started", now_iso8601()},
+                 {"status", "running"}};
   write_text(record.path, record.json.dump(2) + "\n");
   cli::PretrainMetricsLog log(dir.string());
   const std::string policy_path = (dir / "policy.pt").string();
@@ -392,8 +399,7 @@ int pretrain_command(const Args& a) {
 // ---------------------------------------------------------------------------
 int record_command(const Args& a) {
   RunConfig cfg = load_run_config(a.config, a.overrides);
-  if ((a.episodes > 0) == (a.steps > 0))
-    throw UsageError("give exactly one of --episodes N and --steps N (N >= 1)");
+  if ((a.episodes > 0) == (a.steps > 0)) throw UsageError("give exactly one of --episodes N and --steps N (N >= 1)");
   if (!(a.noise >= 0.0) || !std::isfinite(a.noise)) throw UsageError("--noise must be a finite number >= 0");
   if (a.out.empty() || fs::path(a.out).extension() != ".npz")
     throw UsageError("--out: '" + a.out + "' must name a .npz file (the dataset to write)");
@@ -401,8 +407,7 @@ int record_command(const Args& a) {
     throw UsageError("--out: '" + a.out + "' already exists; pass --force to overwrite it");
   if (fs::path(a.out).has_parent_path() && !fs::is_directory(fs::path(a.out).parent_path()))
     throw UsageError("--out: the folder '" + fs::path(a.out).parent_path().string() + "' does not exist");
-  if (!fs::is_regular_file(a.policy))
-    throw UsageError("--policy: the policy file '" + a.policy + "' does not exist");
+  if (!fs::is_regular_file(a.policy)) throw UsageError("--policy: the policy file '" + a.policy + "' does not exist");
   std::shared_ptr<FlowPolicy> policy;
   try {
     policy = std::make_shared<FlowPolicy>(FlowPolicy::load(a.policy));
@@ -422,7 +427,8 @@ int record_command(const Args& a) {
   rc.seed = a.seed >= 0 ? static_cast<uint64_t>(a.seed) : cfg.trainer.seed;
   if (rc.act_steps > policy->config().horizon_steps)
     throw UsageError(a.config + ": key 'act_steps': " + std::to_string(rc.act_steps) +
-                     " is more than the policy's horizon_steps (" + std::to_string(policy->config().horizon_steps) + ")");
+                     " is more than the policy's horizon_steps (" + std::to_string(policy->config().horizon_steps) +
+                     ")");
   const auto t0 = std::chrono::steady_clock::now();
   Dataset data;
   try {

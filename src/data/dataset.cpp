@@ -131,10 +131,12 @@ NpyArray parse_npy(const uint8_t* bytes, size_t n, const std::string& where) {
     fail(where, "dtype '" + a.dtype + "' is big-endian; save the array little-endian (numpy's default)");
   if (a.dtype.size() == 3 && a.dtype[0] == '<' && itemsize_of(a.dtype) == 1) a.dtype[0] = '|';
   if (itemsize_of(a.dtype) == 0)
-    fail(where, "unsupported dtype '" + a.dtype + "'; expected float32 (<f4), float64 (<f8), bool (|b1), uint8 (|u1), "
-                "int8, int32 or int64");
+    fail(where, "unsupported dtype '" + a.dtype +
+                    "'; expected float32 (<f4), float64 (<f8), bool (|b1), uint8 (|u1), "
+                    "int8, int32 or int64");
   const std::string fortran = header_value(h, "fortran_order", where);
-  if (fortran.rfind("True", 0) == 0) fail(where, "the array is in Fortran order; save it in C order (np.ascontiguousarray)");
+  if (fortran.rfind("True", 0) == 0)
+    fail(where, "the array is in Fortran order; save it in C order (np.ascontiguousarray)");
   if (fortran.rfind("False", 0) != 0) fail(where, "malformed fortran_order in the .npy header");
   std::string shape = header_value(h, "shape", where);
   if (shape.size() < 2 || shape.front() != '(' || shape.back() != ')') fail(where, "malformed shape " + shape);
@@ -181,7 +183,8 @@ std::vector<uint8_t> inflate_raw(const uint8_t* src, size_t n, size_t out_size, 
   size_t in_done = 0, out_done = 0;
   int rc = Z_OK;
   while (rc == Z_OK) {  // chunks of < 4 GiB (zlib's counters are 32-bit)
-    const size_t in_chunk = std::min<size_t>(n - in_done, 1u << 30), out_chunk = std::min<size_t>(out_size - out_done, 1u << 30);
+    const size_t in_chunk = std::min<size_t>(n - in_done, 1u << 30),
+                 out_chunk = std::min<size_t>(out_size - out_done, 1u << 30);
     zs.next_in = const_cast<Bytef*>(src + in_done);
     zs.avail_in = static_cast<uInt>(in_chunk);
     zs.next_out = out.data() + out_done;
@@ -279,8 +282,9 @@ Dataset assemble(std::map<std::string, Column>& cols, const std::string& path) {
     if (!cols.count(key)) {
       std::string have;
       for (const auto& [k, v] : cols) have += (have.empty() ? "" : ", ") + k;
-      fail_key(path, key, "missing (the file has: " + (have.empty() ? std::string("nothing") : have) +
-                              "); a D4RL dataset needs observations, actions, rewards, terminals, timeouts");
+      fail_key(path, key,
+               "missing (the file has: " + (have.empty() ? std::string("nothing") : have) +
+                   "); a D4RL dataset needs observations, actions, rewards, terminals, timeouts");
     }
   Dataset d;
   auto& obs = cols["observations"];
@@ -295,7 +299,8 @@ Dataset assemble(std::map<std::string, Column>& cols, const std::string& path) {
     if (!ok || c.shape[0] != n)
       fail_key(path, key,
                "has shape " + shape_text(c.shape) + ", expected " +
-                   (width == 1 ? "(" + std::to_string(n) + ",)" : "(" + std::to_string(n) + ", " + std::to_string(width) + ")") +
+                   (width == 1 ? "(" + std::to_string(n) + ",)"
+                               : "(" + std::to_string(n) + ", " + std::to_string(width) + ")") +
                    " to match observations " + shape_text(obs.shape));
   };
   rows("actions", act, d.action_dim);
@@ -442,7 +447,8 @@ std::vector<std::pair<std::string, NpyArray>> read_npz(const std::string& path) 
   // End of central directory: the last signature within the final 64 KiB + 22 bytes.
   if (buf.size() < 22) fail(path, "not a zip (.npz) file (" + std::to_string(buf.size()) + " bytes)");
   int64_t eocd = -1;
-  for (int64_t p = static_cast<int64_t>(buf.size()) - 22; p >= 0 && p >= static_cast<int64_t>(buf.size()) - 22 - 65535; --p)
+  for (int64_t p = static_cast<int64_t>(buf.size()) - 22; p >= 0 && p >= static_cast<int64_t>(buf.size()) - 22 - 65535;
+       --p)
     if (read_le(buf.data() + p, 4) == kEndSig) {
       eocd = p;
       break;
@@ -482,7 +488,8 @@ std::vector<std::pair<std::string, NpyArray>> read_npz(const std::string& path) 
       x += 4 + len;
     }
     p += 46 + name_len + extra_len + comment_len;
-    std::string key = name.size() > 4 && name.compare(name.size() - 4, 4, ".npy") == 0 ? name.substr(0, name.size() - 4) : name;
+    std::string key =
+        name.size() > 4 && name.compare(name.size() - 4, 4, ".npy") == 0 ? name.substr(0, name.size() - 4) : name;
     const std::string where = path + ": key '" + key + "'";
     if (flags & 1) fail(where, "the member is encrypted");
     if (b.get(local, 4, "local header") != kLocalSig) fail(where, "corrupt local header");
@@ -491,7 +498,8 @@ std::vector<std::pair<std::string, NpyArray>> read_npz(const std::string& path) 
     std::vector<uint8_t> raw;
     if (method == 0) {
       if (csize != usize) fail(where, "stored member with different sizes");
-      raw.assign(buf.begin() + static_cast<std::ptrdiff_t>(data), buf.begin() + static_cast<std::ptrdiff_t>(data + csize));
+      raw.assign(buf.begin() + static_cast<std::ptrdiff_t>(data),
+                 buf.begin() + static_cast<std::ptrdiff_t>(data + csize));
     } else if (method == 8) {
       raw = inflate_raw(buf.data() + data, csize, usize, where);
     } else {
@@ -520,8 +528,8 @@ void write_npz(const std::string& path, const std::vector<std::pair<std::string,
       put_le(out, version, 2);
       put_le(out, 0, 2);  // flags
       put_le(out, method, 2);
-      put_le(out, 0, 2);        // time
-      put_le(out, 0x21, 2);     // date
+      put_le(out, 0, 2);     // time
+      put_le(out, 0x21, 2);  // date
       put_le(out, crc, 4);
       put_le(out, payload.size(), 4);
       put_le(out, npy.size(), 4);

@@ -110,7 +110,8 @@ PretrainResult pretrain(const Dataset& data, const PretrainConfig& cfg, FlowPoli
   auto [val_start, val_last] = chunk_starts(val_ep, H, cfg.pad_chunks);
   const int64_t M = train_start.size(0);
   check_arg(M > 0, "the dataset '", cfg.dataset, "' has no chunk of horizon_steps = ", H,
-            " inside a training episode (", train_ep.size(), " training episodes); use pad_chunks or a smaller horizon");
+            " inside a training episode (", train_ep.size(),
+            " training episodes); use pad_chunks or a smaller horizon");
   if (val_start.size(0) > cfg.val_max_chunks) {
     auto pick = torch::randperm(val_start.size(0), gen, torch::kLong).narrow(0, 0, cfg.val_max_chunks);
     pick = std::get<0>(pick.sort());
@@ -208,8 +209,8 @@ void push_row(Dataset& ep, const double* obs, const double* action, double rewar
 Dataset record_dataset(FlowPolicy& policy, const RecordConfig& cfg) {
   cfg.validate();
   const auto& pc = policy.config();
-  check_arg(cfg.act_steps <= pc.horizon_steps, "act_steps (", cfg.act_steps, ") must be <= the policy's horizon_steps (",
-            pc.horizon_steps, ")");
+  check_arg(cfg.act_steps <= pc.horizon_steps, "act_steps (", cfg.act_steps,
+            ") must be <= the policy's horizon_steps (", pc.horizon_steps, ")");
   VecEnv env(cfg.env, static_cast<int>(cfg.n_envs), static_cast<int>(cfg.env_threads), cfg.env_options);
   const int64_t N = cfg.n_envs, O = env.obs_dim(), d = env.act_dim(), H = pc.horizon_steps;
   check_arg(pc.obs_dim == O && pc.action_dim == d, "the policy has obs_dim ", pc.obs_dim, " and action_dim ",

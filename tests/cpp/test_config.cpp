@@ -281,7 +281,8 @@ TEST(Config, PretrainSection) {
   EXPECT_TRUE(c.pretrain.pad_chunks);
   EXPECT_EQ(c.pretrain.n_updates, PretrainConfig{}.n_updates);
   EXPECT_HAS(parse_error("pretrain:\n  datset: d.npz\n"), "x.yaml:2: key 'pretrain.datset': unknown key");
-  EXPECT_HAS(validate_error("pretrain:\n  batch_size: 0\n"), "x.yaml: key 'pretrain.batch_size': batch_size must be >= 1");
+  EXPECT_HAS(validate_error("pretrain:\n  batch_size: 0\n"),
+             "x.yaml: key 'pretrain.batch_size': batch_size must be >= 1");
   EXPECT_HAS(validate_error("pretrain:\n  val_fraction: 1.0\n"), "key 'pretrain.val_fraction'");
   EXPECT_HAS(validate_error("pretrain:\n  seed: 3\n  log_freq: 0\n"), "key 'pretrain.log_freq'");
 }

@@ -17,6 +17,7 @@
 
 #include "rldt/algo/flow_policy.hpp"
 #include "rldt/data/dataset.hpp"
+#include "rldt/util/check.hpp"
 
 using namespace rldt;
 

@@ -63,9 +63,9 @@ void save_dataset_npz(const Dataset& data, const std::string& path, bool compres
 // ---------------------------------------------------------------------------------------------
 // Lower level: one array of an .npz / .npy file.
 struct NpyArray {
-  std::string dtype;            // numpy descr, e.g. "<f4", "|b1"
-  std::vector<int64_t> shape;   // C order
-  std::vector<uint8_t> data;    // raw little-endian bytes, C order
+  std::string dtype;           // numpy descr, e.g. "<f4", "|b1"
+  std::vector<int64_t> shape;  // C order
+  std::vector<uint8_t> data;   // raw little-endian bytes, C order
   int64_t numel() const;
   // Values converted to double (float32/float64/bool/uint8/int8/int32/int64 descrs).
   std::vector<double> to_double() const;

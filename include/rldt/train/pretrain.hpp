@@ -43,13 +43,13 @@ struct PretrainConfig {
 
 // One log row.
 struct PretrainLog {
-  int64_t update = 0;   // BC steps done
-  double epoch = 0;     // update · batch_size / training chunks
-  double train_loss = std::numeric_limits<double>::quiet_NaN();  // mean BC loss since the last row
-  double val_loss = std::numeric_limits<double>::quiet_NaN();    // BC loss of the EMA net, fixed noise
+  int64_t update = 0;                                                // BC steps done
+  double epoch = 0;                                                  // update · batch_size / training chunks
+  double train_loss = std::numeric_limits<double>::quiet_NaN();      // mean BC loss since the last row
+  double val_loss = std::numeric_limits<double>::quiet_NaN();        // BC loss of the EMA net, fixed noise
   double val_action_mse = std::numeric_limits<double>::quiet_NaN();  // deterministic EMA chunk vs data,
                                                                      //   normalised units, per coordinate
-  double seconds = 0;   // since pretraining started
+  double seconds = 0;                                                // since pretraining started
 };
 
 struct PretrainCallbacks {
