@@ -13,7 +13,11 @@
 
 #include "rldt/data/dataset.hpp"
 #include "rldt/envs/make_env.hpp"
+#include "rldt/envs/vec_env.hpp"
 #include "rldt/train/pretrain.hpp"
+#include "rldt/train/rldt_trainer.hpp"
+#include "rldt/util/check.hpp"
+#include "rldt/util/rng.hpp"
 
 using namespace rldt;
 
@@ -102,7 +106,7 @@ TEST(Pretrain, LearnsDeterministicChunks) {
   EXPECT_LT(r.last.val_action_mse, 0.05 * spread) << "first " << logs.front().val_action_mse;
   EXPECT_LT(r.last.val_loss, logs.front().val_loss);
   // The same check by hand, through the public API: raw obs → normaliser → actor → env units.
-  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(0);
+  auto gen = make_generator(0);
   const auto obs = torch::from_blob(const_cast<float*>(data.observations.data()), {data.size(), 2}).clone();
   const auto act = torch::from_blob(const_cast<float*>(data.actions.data()), {data.size(), 2}).clone();
   auto first = torch::arange(0, data.size(), 25, torch::kLong);  // first state of every episode
@@ -247,4 +251,47 @@ TEST(Record, RecordSaveLoadPretrainRoundTrip) {
   EXPECT_NO_THROW(record_dataset(loaded, rc));
   std::remove(path.c_str());
   std::remove(out.c_str());
+}
+
+TEST(TrainerWithNormalizer, SeesNormalisedObsAndActsInTheDatasetRange) {
+  RldtTrainerConfig c;
+  c.env = "InvertedPendulum-v5";  // obs 4, action box [-3, 3]
+  c.n_envs = 2;
+  c.env_threads = 1;
+  c.n_steps = 5;
+  c.act_steps = 1;
+  c.val_freq = 1;  // evaluation iterations only: a rollout, no updates
+  c.policy.horizon_steps = 2;
+  c.policy.denoising_steps = 2;
+  c.policy.mlp_dims = {16, 16, 16};
+  c.critic.hidden = {16, 16};
+  c.exploration.min_extrp_step = 1;
+  FlowPolicyConfig pc = c.policy;
+  pc.obs_dim = 4;
+  pc.action_dim = 1;
+  auto policy = std::make_shared<FlowPolicy>(pc, 0);
+  PolicyNormalizer n;
+  n.obs = MinMaxNormalizer({-0.05, -0.05, -0.5, -0.5}, {0.05, 0.05, 0.5, 0.5});
+  n.action = MinMaxNormalizer({-0.5}, {0.5});
+  policy->set_normalizer(n);
+  RldtTrainer tr(c, policy);
+  tr.train_iteration();
+  // The stored states (what actor and critic see) are the env's observations normalised.
+  VecEnv ref(c.env, 2, 1, c.env_options);
+  const auto raw = torch::tensor(ref.reset(c.seed).obs, torch::kDouble).view({2, 4}).to(torch::kFloat);
+  const auto seen = tr.last_rollout().obs.select(1, 0);
+  EXPECT_TRUE(torch::allclose(seen, n.normalize_obs(raw))) << seen << raw;
+  EXPECT_FALSE(torch::allclose(seen, raw));
+  // Env actions span the dataset's action range [-0.5, 0.5], not the env box [-3, 3].
+  auto gen = make_generator(1);
+  const auto many = torch::randn({256, 4}) * 0.05;
+  auto a = tr.policy_action(many, gen, /*deterministic=*/false);
+  EXPECT_LE(a.abs().max().item<double>(), 0.5 + 1e-9);
+  // The same weights without the normaliser map onto the env box.
+  auto plain = std::make_shared<FlowPolicy>(pc, 0);
+  RldtTrainer tr_plain(c, plain);
+  auto b = tr_plain.policy_action(many, gen, /*deterministic=*/false);
+  EXPECT_GT(b.abs().max().item<double>(), 0.5);
+  tr_plain.train_iteration();
+  EXPECT_TRUE(torch::allclose(tr_plain.last_rollout().obs.select(1, 0), raw));
 }
