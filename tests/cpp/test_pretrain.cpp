@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <iostream>
 #include <random>
 #include <string>
 #include <vector>
@@ -116,6 +117,8 @@ TEST(Pretrain, LearnsDeterministicChunks) {
   const double err = (env_a.select(1, 0) - target).pow(2).mean().item<double>();
   const double var = target.var().item<double>();
   EXPECT_LT(err, 0.1 * var) << "error " << err << " vs variance " << var;
+  std::cout << "val_action_mse " << logs.front().val_action_mse << " -> " << r.last.val_action_mse
+            << "; first-action error " << err << " (env units) vs data variance " << var << "\n";
 }
 
 TEST(Pretrain, SeededAndDeterministic) {
