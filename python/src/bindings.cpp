@@ -287,6 +287,7 @@ RuntimeError instead of racing.)doc";
   bind_actor(m);
   bind_trainer(m);
   bind_run_config(m);
+  bind_data(m);
   auto envs = m.def_submodule("_envs");
   bind_envs(envs);
 }

@@ -9,6 +9,7 @@
 #include <type_traits>
 
 #include "common.hpp"
+#include "rldt/train/pretrain.hpp"
 #include "rldt/train/rldt_trainer.hpp"
 
 namespace rldt_py {
@@ -285,6 +286,25 @@ void bind_configs(py::module_& m) {
         .field("policy", &C::policy, "FlowPolicyConfig (obs_dim/action_dim are taken from the env)")
         .field("critic", &C::critic, "CriticConfig (obs_dim/action_dim/act_steps are taken from the env)")
         .field("actor", &C::actor, "ActorUpdateConfig");
+    b.finish();
+  }
+  {
+    using P = rldt::PretrainConfig;
+    ConfigBinder<P> b(m, "PretrainConfig",
+                      "Options of behaviour-cloning pretraining (rldt.pretrain; the `pretrain:` section of a run "
+                      "config; docs/datasets.md).");
+    b.field("dataset", &P::dataset, "dataset file (.npz | .hdf5 | .h5) in the D4RL layout")
+        .field("batch_size", &P::batch_size, "chunks per BC step")
+        .field("n_updates", &P::n_updates, "BC (AdamW) steps, each followed by an EMA update")
+        .field("val_fraction", &P::val_fraction, "share of episodes held out for the validation loss (0: none)")
+        .field("val_max_chunks", &P::val_max_chunks, "validation chunks used (a fixed random subset)")
+        .field("log_freq", &P::log_freq, "updates between log rows (with validation)")
+        .field("checkpoint_freq", &P::checkpoint_freq, "updates between checkpoints (0: at the end only)")
+        .field("normalize", &P::normalize, "min/max normalisation of obs and actions from the dataset")
+        .field("pad_chunks", &P::pad_chunks,
+               "False: chunks start only where H actions fit in the episode; True: every row, padded with the "
+               "episode's last action")
+        .field("seed", &P::seed, "network init, validation split, minibatches and noise");
     b.finish();
   }
 }

@@ -31,7 +31,8 @@ ShapeSpec chunk_spec(const FlowPolicyConfig& c, int64_t n = -1, const char* sym 
 }  // namespace
 
 void bind_policy(py::module_& m) {
-  py::class_<PolicyHandle, std::shared_ptr<PolicyHandle>>(m, "FlowPolicy", R"doc(Flow-matching actor (ALGORITHM.md section 1).
+  py::class_<PolicyHandle, std::shared_ptr<PolicyHandle>>(m, "FlowPolicy",
+                                                          R"doc(Flow-matching actor (ALGORITHM.md section 1).
 
 Velocity network v_theta(x, t | s) over action chunks x (H, d), Euler sampling with the whole
 chain, a behaviour-cloning (flow matching) loss, an EMA copy and a frozen reference copy.
@@ -202,7 +203,8 @@ x (N, H, d), t (N,) in [0, 1], obs (N, O) -> (N, H, d). net: 'actor' | 'ema' | '
             h.policy->save(path.string());
           },
           py::arg("path"),
-          "Atomic save of the config and the three networks (not the optimizer or the generator state).")
+          "Atomic save of the config, the three networks and the normaliser (not the optimizer or the generator "
+          "state).")
       .def_static(
           "load",
           [](const std::filesystem::path& path, uint64_t seed) {
@@ -212,6 +214,85 @@ x (N, H, d), t (N,) in [0, 1], obs (N, O) -> (N, H, d). net: 'actor' | 'ema' | '
           py::arg("path"), py::arg("seed") = 0,
           "Loads a file written by save(); `seed` seeds the new object's generator. RuntimeError naming the "
           "file if it is missing or not a FlowPolicy file.")
+      .def_property_readonly(
+          "normalizer",
+          [](PolicyHandle& h) {
+            const auto& n = h.policy->normalizer();
+            py::dict d;
+            auto bounds = [&d](const char* key, const std::optional<rldt::MinMaxNormalizer>& b) {
+              if (!b) {
+                d[py::str(std::string(key) + "_low")] = py::none();
+                d[py::str(std::string(key) + "_high")] = py::none();
+                return;
+              }
+              d[py::str(std::string(key) + "_low")] = to_numpy(torch::tensor(b->low(), torch::kFloat64));
+              d[py::str(std::string(key) + "_high")] = to_numpy(torch::tensor(b->high(), torch::kFloat64));
+            };
+            bounds("obs", n.obs);
+            bounds("action", n.action);
+            return d;
+          },
+          "The stored normaliser as {obs_low, obs_high, action_low, action_high} (float32 arrays, None where "
+          "not set: identity observations, actions mapped onto the env's action box).")
+      .def(
+          "set_normalizer",
+          [](PolicyHandle& h, const py::object& obs_low, const py::object& obs_high, const py::object& action_low,
+             const py::object& action_high) {
+            const auto& c = h.policy->config();
+            auto bounds = [](const py::object& lo, const py::object& hi, int64_t dim, const char* sym,
+                             const std::string& name) -> std::optional<rldt::MinMaxNormalizer> {
+              if (lo.is_none() && hi.is_none()) return std::nullopt;
+              if (lo.is_none() || hi.is_none())
+                throw rldt::ArgumentError("arguments '" + name + "_low' and '" + name + "_high' go together");
+              auto l = float_arg(lo, name + "_low", {{dim, sym}}).to(torch::kFloat64);
+              auto u = float_arg(hi, name + "_high", {{dim, sym}}).to(torch::kFloat64);
+              std::vector<double> lv(l.data_ptr<double>(), l.data_ptr<double>() + dim);
+              std::vector<double> uv(u.data_ptr<double>(), u.data_ptr<double>() + dim);
+              try {
+                return rldt::MinMaxNormalizer(lv, uv);
+              } catch (const std::exception& e) {
+                throw rldt::ArgumentError("arguments '" + name + "_low/_high': " + e.what());
+              }
+            };
+            rldt::PolicyNormalizer n;
+            n.obs = bounds(obs_low, obs_high, c.obs_dim, "O", "obs");
+            n.action = bounds(action_low, action_high, c.action_dim, "d", "action");
+            auto lock = h.usage.write();
+            h.policy->set_normalizer(std::move(n));
+          },
+          py::arg("obs_low") = py::none(), py::arg("obs_high") = py::none(), py::arg("action_low") = py::none(),
+          py::arg("action_high") = py::none(),
+          "Sets (or, with None, clears) the observation bounds (O,) and the env-unit action bounds (d,).")
+      .def(
+          "normalize_obs",
+          [](PolicyHandle& h, const py::object& obs) {
+            auto o = float_arg(obs, "obs", obs_spec(h.policy->config()));
+            auto lock = h.usage.read();
+            return to_numpy(h.policy->normalizer().normalize_obs(o));
+          },
+          py::arg("obs"), "Raw observations (B, O) -> what the networks see (B, O) (identity without bounds).")
+      .def(
+          "action_to_env",
+          [](PolicyHandle& h, const py::object& actions, const py::object& env_low, const py::object& env_high) {
+            const auto& c = h.policy->config();
+            auto a = float_arg_any_shape(actions, "actions");
+            rldt::BoxSpec box;
+            if (!env_low.is_none() || !env_high.is_none()) {
+              auto l = float_arg(env_low, "env_low", {{c.action_dim, "d"}}).to(torch::kFloat64);
+              auto u = float_arg(env_high, "env_high", {{c.action_dim, "d"}}).to(torch::kFloat64);
+              box.low.assign(l.data_ptr<double>(), l.data_ptr<double>() + c.action_dim);
+              box.high.assign(u.data_ptr<double>(), u.data_ptr<double>() + c.action_dim);
+            }
+            auto lock = h.usage.read();
+            if (!h.policy->normalizer().action && box.low.empty())
+              throw rldt::ArgumentError(
+                  "this policy has no action bounds: pass env_low and env_high (the env's "
+                  "action box)");
+            return to_numpy(h.policy->normalizer().action_to_env(a, box));
+          },
+          py::arg("actions"), py::arg("env_low") = py::none(), py::arg("env_high") = py::none(),
+          "Policy actions (..., d) in [-1, 1] -> env units (clipped to [-1, 1] first): the stored action bounds, "
+          "else the box [env_low, env_high].")
       .def("__repr__", [](PolicyHandle& h) {
         const auto& c = h.policy->config();
         std::ostringstream os;

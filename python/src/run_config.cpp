@@ -10,8 +10,8 @@ namespace rldt_py {
 void bind_run_config(py::module_& m) {
   py::class_<rldt::RunConfig>(m, "RunConfig", R"doc(A run configuration as the `rldt` command reads it.
 
-trainer: RldtTrainerConfig; base_policy: FlowPolicy file to fine-tune ("" = none); source: the
-file it came from. Load one with rldt.load_config(path, overrides); to_yaml() writes text that loads
+trainer: RldtTrainerConfig; base_policy: FlowPolicy file to fine-tune ("" = none); pretrain:
+PretrainConfig (`rldt pretrain`, rldt.pretrain); source: the file it came from. Load one with rldt.load_config(path, overrides); to_yaml() writes text that loads
 back to an identical config.)doc")
       .def(py::init([](const rldt::RldtTrainerConfig& trainer, std::string base_policy) {
              rldt::RunConfig c;
@@ -22,6 +22,7 @@ back to an identical config.)doc")
            py::arg("trainer") = rldt::RldtTrainerConfig{}, py::arg("base_policy") = "")
       .def_readwrite("trainer", &rldt::RunConfig::trainer)
       .def_readwrite("base_policy", &rldt::RunConfig::base_policy)
+      .def_readwrite("pretrain", &rldt::RunConfig::pretrain, "PretrainConfig (the `pretrain:` section)")
       .def_readonly("source", &rldt::RunConfig::source)
       .def(
           "to_yaml", [](const rldt::RunConfig& c, const std::string& header) { return rldt::to_yaml(c, header); },

@@ -139,7 +139,8 @@ torch::Tensor FlowPolicy::expected_target(const torch::Tensor& x_k, const torch:
   return expected_target_from_output(out, x_k, t);
 }
 
-torch::Tensor FlowPolicy::bc_loss(const torch::Tensor& obs, const torch::Tensor& actions, at::Generator& gen) {
+torch::Tensor FlowPolicy::bc_loss(const torch::Tensor& obs, const torch::Tensor& actions, at::Generator& gen,
+                                  VelocityNet* net) {
   check_tensor(actions, "actions", {-1, cfg_.horizon_steps, cfg_.action_dim});
   check_tensor(obs, "obs", {actions.size(0), cfg_.obs_dim});
   const int64_t n = actions.size(0);
@@ -148,7 +149,7 @@ torch::Tensor FlowPolicy::bc_loss(const torch::Tensor& obs, const torch::Tensor&
   if (cfg_.prediction == "x_pred") t = t.clamp_max(cfg_.xpred_t_max);
   auto tb = t.view({-1, 1, 1});
   auto xt = (1.0 - tb) * z + tb * actions;
-  auto out = actor_->forward(xt, t, obs);
+  auto out = (net ? *net : actor_)->forward(xt, t, obs);
   if (cfg_.prediction == "v_pred") return (out - (actions - z)).pow(2).mean();
   // x_pred: per-sample mean error weighted by 1/(1−t)², the v_pred loss in x̂ form.
   auto per = (out - actions).pow(2).mean({1, 2}) / (1.0 - t).pow(2);
@@ -167,6 +168,11 @@ double FlowPolicy::bc_update(const torch::Tensor& obs, const torch::Tensor& acti
 void FlowPolicy::update_ema() { polyak_average(*ema_, *actor_, cfg_.ema_decay); }
 void FlowPolicy::load_ema_into_actor() { copy_module_state(*actor_, *ema_); }
 void FlowPolicy::refresh_reference() { copy_module_state(*reference_, *actor_); }
+
+void FlowPolicy::set_normalizer(PolicyNormalizer n) {
+  n.check_dims(cfg_.obs_dim, cfg_.action_dim);
+  normalizer_ = std::move(n);
+}
 
 namespace {
 constexpr const char* kFlowKind = "flow_policy/1";
@@ -206,6 +212,45 @@ FlowPolicyConfig read_config(torch::serialize::InputArchive& ar, const std::stri
   c.xpred_t_max = read_value(ar, "config.xpred_t_max", path).toDouble();
   return c;
 }
+
+// Normaliser bounds (float64), only those that are set.
+void write_normalizer(torch::serialize::OutputArchive& ar, const PolicyNormalizer& n) {
+  auto write_bounds = [&ar](const char* key, const std::optional<MinMaxNormalizer>& b) {
+    if (!b) return;
+    ar.write(std::string("normalizer.") + key + "_low", torch::tensor(b->low(), torch::kFloat64), /*is_buffer=*/true);
+    ar.write(std::string("normalizer.") + key + "_high", torch::tensor(b->high(), torch::kFloat64),
+             /*is_buffer=*/true);
+  };
+  write_bounds("obs", n.obs);
+  write_bounds("action", n.action);
+}
+
+// Absent in files written before the normaliser existed (identity obs, env action bounds).
+PolicyNormalizer read_normalizer(torch::serialize::InputArchive& ar, const std::string& path,
+                                 const FlowPolicyConfig& c) {
+  auto read_bounds = [&](const char* key, int64_t dim) -> std::optional<MinMaxNormalizer> {
+    torch::Tensor lo, hi;
+    const std::string k = std::string("normalizer.") + key;
+    const bool has_lo = ar.try_read(k + "_low", lo, true), has_hi = ar.try_read(k + "_high", hi, true);
+    if (!has_lo && !has_hi) return std::nullopt;
+    if (!has_lo || !has_hi || lo.dim() != 1 || hi.dim() != 1 || lo.size(0) != dim || hi.size(0) != dim)
+      throw std::runtime_error("'" + path + "': entries '" + k + "_low' / '" + k + "_high' must both be present with " +
+                               std::to_string(dim) + " values");
+    lo = lo.to(torch::kFloat64).contiguous();
+    hi = hi.to(torch::kFloat64).contiguous();
+    std::vector<double> l(lo.data_ptr<double>(), lo.data_ptr<double>() + dim);
+    std::vector<double> h(hi.data_ptr<double>(), hi.data_ptr<double>() + dim);
+    try {
+      return MinMaxNormalizer(l, h);
+    } catch (const std::exception& e) {
+      throw std::runtime_error("'" + path + "': entry '" + k + "': " + e.what());
+    }
+  };
+  PolicyNormalizer n;
+  n.obs = read_bounds("obs", c.obs_dim);
+  n.action = read_bounds("action", c.action_dim);
+  return n;
+}
 }  // namespace
 
 void FlowPolicy::save(const std::string& path) const {
@@ -218,6 +263,7 @@ void FlowPolicy::save(const std::string& path) const {
     (*net)->save(sub);
     ar.write(name, sub);
   }
+  write_normalizer(ar, normalizer_);
   save_archive_atomic(ar, path);
 }
 
@@ -230,6 +276,7 @@ FlowPolicy FlowPolicy::load(const std::string& path) {
   load_module(*p.reference_, ar, "reference", path);
   freeze(*p.ema_);
   freeze(*p.reference_);
+  p.set_normalizer(read_normalizer(ar, path, p.cfg_));
   return p;
 }
 
@@ -242,6 +289,7 @@ void FlowPolicy::save_state(torch::serialize::OutputArchive& archive) const {
     archive.write(name, sub);
   }
   save_optimizer(*bc_opt_, archive, "bc_optimizer");
+  write_normalizer(archive, normalizer_);
 }
 
 void FlowPolicy::load_state(torch::serialize::InputArchive& archive, const std::string& path) {
@@ -259,6 +307,7 @@ void FlowPolicy::load_state(torch::serialize::InputArchive& archive, const std::
   freeze(*ema_);
   freeze(*reference_);
   load_optimizer(*bc_opt_, archive, "bc_optimizer", path);
+  set_normalizer(read_normalizer(archive, path, cfg_));
 }
 
 FlowPolicy FlowPolicy::from_state(torch::serialize::InputArchive& archive, const std::string& path) {

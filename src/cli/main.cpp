@@ -2,6 +2,9 @@
 //   rldt scratch  --config F [--out RUN_DIR] [--force] [key.path=value ...]
 //   rldt finetune --config F [--out RUN_DIR] [--force] [key.path=value ...]
 //   rldt eval     --config F [--policy FILE] [--iterations N] [--out RUN_DIR] [--force] [key.path=value ...]
+//   rldt pretrain --config F [--out RUN_DIR] [--force] [key.path=value ...]
+//   rldt record   --config F --policy FILE --out DATA.npz [--episodes N | --steps N] [--noise SIGMA]
+//                 [--seed S] [--deterministic] [--force] [key.path=value ...]
 //   rldt plot     RUN_DIR... --out FILE.png [--metric M] [--x env_steps|seconds_wall]   (python/rldt/plot.py)
 //   rldt scratch|finetune --resume RUN_DIR [n_train_itr=N ...]   continue a run from RUN_DIR/checkpoint.pt
 //   rldt export   --checkpoint RUN_DIR/checkpoint.pt --out policy.pt [--force]
@@ -10,10 +13,10 @@
 //
 // Exit codes: 0 done, 2 bad usage or config (nothing was run), 1 failure while running,
 // 128+signal when SIGINT/SIGTERM stopped the run after a completed iteration.
-#include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -23,14 +26,16 @@
 #include <iostream>
 #include <memory>
 #include <sstream>
+#include <nlohmann/json.hpp>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
 #include "rldt/algo/flow_policy.hpp"
+#include "rldt/data/dataset.hpp"
 #include "rldt/envs/make_env.hpp"
-#include "rldt/train/rldt_trainer.hpp"
 #include "rldt/train/config_io.hpp"
+#include "rldt/train/pretrain.hpp"
+#include "rldt/train/rldt_trainer.hpp"
 #include "rldt/util/serialize.hpp"
 #include "plot_command.hpp"
 #include "run_log.hpp"
@@ -74,7 +79,7 @@ void install_stop_handlers() {
 // Arguments
 // ---------------------------------------------------------------------------
 struct Args {
-  std::string command;  // scratch | finetune | eval
+  std::string command;  // scratch | finetune | eval | pretrain | record
   std::string config;
   std::string out;
   bool force = false;
@@ -83,6 +88,11 @@ struct Args {
   int64_t iterations = 1;  // eval: deterministic rollout iterations
   std::string resume;      // scratch/finetune: run folder to continue
   std::string checkpoint;  // export: checkpoint file
+  int64_t episodes = 0;    // record
+  int64_t steps = 0;       // record
+  double noise = 0.0;      // record
+  int64_t seed = -1;       // record (< 0: the config's seed)
+  bool deterministic = false;  // record
 };
 
 // Keys a resumed run may change (results do not depend on them, or only extend the run).
@@ -113,8 +123,8 @@ std::shared_ptr<FlowPolicy> load_policy(RunConfig& cfg, const std::string& path,
   if (path.empty())
     throw UsageError(cfg.source + ": key 'base_policy': " + named_by +
                      " needs a pretrained FlowPolicy file; set base_policy in the config or pass base_policy=FILE "
-                     "(there is no pretrain command yet: any file written by FlowPolicy::save works, e.g. the "
-                     "policy.pt of an `rldt scratch` run)");
+                     "(`rldt pretrain --config configs/gym/<task>/pretrain-cpu.yaml` writes one; any file written by "
+                     "FlowPolicy::save works, e.g. the policy.pt of an `rldt scratch` run)");
   if (!fs::is_regular_file(path))
     throw UsageError(cfg.source + ": key 'base_policy': the policy file '" + path + "' does not exist" +
                      (fs::path(path).is_relative() ? " (relative to " + fs::current_path().string() + ")" : ""));
@@ -403,6 +413,161 @@ int train_or_eval(const Args& a) {
   return kOk;
 }
 
+// ---------------------------------------------------------------------------
+// rldt pretrain
+// ---------------------------------------------------------------------------
+int pretrain_command(const Args& a) {
+  // 1. Config and dataset (exit 2 for anything wrong in them).
+  if (a.config.empty()) throw UsageError("pretrain: --config FILE is required");
+  RunConfig cfg = load_run_config(a.config, a.overrides);
+  auto& pc = cfg.pretrain;
+  const std::string where = cfg.origins.count("pretrain.dataset") ? cfg.origins.at("pretrain.dataset") : a.config;
+  if (pc.dataset.empty())
+    throw UsageError(where +
+                     ": key 'pretrain.dataset': not set; name a D4RL-layout dataset (.npz, .hdf5), e.g. "
+                     "pretrain.dataset=outputs/datasets/hopper-medium.npz (docs/datasets.md)");
+  if (!fs::is_regular_file(pc.dataset))
+    throw UsageError(where + ": key 'pretrain.dataset': the dataset file '" + pc.dataset + "' does not exist" +
+                     (fs::path(pc.dataset).is_relative() ? " (relative to " + fs::current_path().string() + ")" : ""));
+  Dataset data;
+  try {
+    data = load_dataset(pc.dataset);
+  } catch (const DatasetError& e) {
+    throw UsageError(where + ": key 'pretrain.dataset': " + e.what());
+  }
+  const auto env = make_env(cfg.trainer.env, cfg.trainer.env_options);
+  const auto O = static_cast<int64_t>(env->spec().observation.size()),
+             d = static_cast<int64_t>(env->spec().action.size());
+  if (data.obs_dim != O || data.action_dim != d)
+    throw UsageError(where + ": key 'pretrain.dataset': '" + pc.dataset + "' has obs_dim " +
+                     std::to_string(data.obs_dim) + " and action_dim " + std::to_string(data.action_dim) + "; env '" +
+                     cfg.trainer.env + "' (key 'env') has " + std::to_string(O) + " and " + std::to_string(d));
+  const auto episodes = data.episodes();
+  std::cout << "dataset: " << pc.dataset << ": " << data.size() << " steps, " << episodes.size()
+            << " episodes, obs_dim " << O << ", action_dim " << d << "\n";
+
+  // 2. The run folder.
+  const fs::path dir =
+      a.out.empty() ? fs::path("runs") / (config_name(a.config) + "-seed" + std::to_string(pc.seed)) : fs::path(a.out);
+  prepare_run_dir(dir, a.force);
+  write_text(dir / "config.yaml",
+             to_yaml(cfg, "Resolved config of this run (rldt pretrain, " + now_iso8601() +
+                              ").\nLoads back with: rldt pretrain --config " + (dir / "config.yaml").string()));
+  RunRecord record;
+  record.path = dir / "run.json";
+  record.json = {{"command", "pretrain"},
+                 {"config", a.config},
+                 {"config_name", config_name(a.config)},
+                 {"overrides", a.overrides},
+                 {"seed", pc.seed},
+                 {"dataset", fs::absolute(pc.dataset).string()},
+                 {"dataset_steps", data.size()},
+                 {"dataset_episodes", episodes.size()},
+                 {"started", now_iso8601()},
+                 {"status", "running"}};
+  write_text(record.path, record.json.dump(2) + "\n");
+  cli::PretrainMetricsLog log(dir.string());
+  const std::string policy_path = (dir / "policy.pt").string();
+  std::cout << "run folder: " << dir.string() << "\n";
+
+  // 3. Pretraining.
+  install_stop_handlers();
+  PretrainCallbacks cb;
+  cb.on_log = [&](const PretrainLog& l) {
+    log.write(l);
+    std::cout << cli::pretrain_progress_line(l, pc.n_updates) << std::endl;
+    return g_stop_signal == 0;
+  };
+  cb.on_checkpoint = [&](const FlowPolicy& p, int64_t update) {
+    p.save(policy_path);
+    std::cout << "checkpoint (update " << update << "): " << policy_path << "\n";
+  };
+  PretrainResult r;
+  try {
+    r = pretrain(data, pc, cfg.trainer.policy, cb);
+  } catch (const std::exception& e) {
+    std::cerr << "rldt: error while pretraining: " << error_message(e) << "\n";
+    record.status("failed: " + error_message(e));
+    return kFailure;
+  }
+  r.policy->save(policy_path);
+  record.json["train_episodes"] = r.train_episodes;
+  record.json["val_episodes"] = r.val_episodes;
+  record.json["train_chunks"] = r.train_chunks;
+  record.json["val_chunks"] = r.val_chunks;
+  std::cout << "policy (EMA weights, with the dataset's normaliser) saved to " << policy_path << "\n"
+            << "fine-tune it: rldt finetune --config configs/gym/<task>/finetune-cpu.yaml base_policy=" << policy_path
+            << "\n";
+  if (g_stop_signal != 0) {
+    const int sig = g_stop_signal;
+    std::cerr << "rldt: stopped by " << (sig == SIGINT ? "SIGINT" : "SIGTERM") << " after update " << r.last.update
+              << "; the policy so far is in " << policy_path << "\n";
+    record.status("interrupted after update " + std::to_string(r.last.update));
+    return 128 + sig;
+  }
+  record.status("completed");
+  return kOk;
+}
+
+// ---------------------------------------------------------------------------
+// rldt record
+// ---------------------------------------------------------------------------
+int record_command(const Args& a) {
+  RunConfig cfg = load_run_config(a.config, a.overrides);
+  if ((a.episodes > 0) == (a.steps > 0)) throw UsageError("give exactly one of --episodes N and --steps N (N >= 1)");
+  if (!(a.noise >= 0.0) || !std::isfinite(a.noise)) throw UsageError("--noise must be a finite number >= 0");
+  if (a.out.empty() || fs::path(a.out).extension() != ".npz")
+    throw UsageError("--out: '" + a.out + "' must name a .npz file (the dataset to write)");
+  if (fs::exists(a.out) && !a.force)
+    throw UsageError("--out: '" + a.out + "' already exists; pass --force to overwrite it");
+  if (fs::path(a.out).has_parent_path() && !fs::is_directory(fs::path(a.out).parent_path()))
+    throw UsageError("--out: the folder '" + fs::path(a.out).parent_path().string() + "' does not exist");
+  if (!fs::is_regular_file(a.policy)) throw UsageError("--policy: the policy file '" + a.policy + "' does not exist");
+  std::shared_ptr<FlowPolicy> policy;
+  try {
+    policy = std::make_shared<FlowPolicy>(FlowPolicy::load(a.policy));
+  } catch (const std::exception& e) {
+    throw UsageError("--policy: cannot load '" + a.policy + "': " + error_message(e));
+  }
+  RecordConfig rc;
+  rc.env = cfg.trainer.env;
+  rc.env_options = cfg.trainer.env_options;
+  rc.n_envs = cfg.trainer.n_envs;
+  rc.env_threads = cfg.trainer.env_threads;
+  rc.act_steps = cfg.trainer.act_steps;
+  rc.episodes = a.episodes;
+  rc.steps = a.steps;
+  rc.noise = a.noise;
+  rc.deterministic = a.deterministic;
+  rc.seed = a.seed >= 0 ? static_cast<uint64_t>(a.seed) : cfg.trainer.seed;
+  if (rc.act_steps > policy->config().horizon_steps)
+    throw UsageError(a.config + ": key 'act_steps': " + std::to_string(rc.act_steps) +
+                     " is more than the policy's horizon_steps (" + std::to_string(policy->config().horizon_steps) +
+                     ")");
+  const auto t0 = std::chrono::steady_clock::now();
+  Dataset data;
+  try {
+    data = record_dataset(*policy, rc);
+  } catch (const ArgumentError& e) {
+    throw UsageError(a.config + ": " + error_message(e));
+  }
+  save_dataset_npz(data, a.out);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  // Returns of the finished episodes (those that end with a terminal or a true timeout).
+  double sum = 0, sq = 0;
+  int64_t n = 0;
+  for (const auto& [b, e] : data.episodes()) {
+    double ret = 0;
+    for (int64_t i = b; i < e; ++i) ret += data.rewards[static_cast<size_t>(i)];
+    sum += ret;
+    sq += ret * ret;
+    ++n;
+  }
+  const double mean = n ? sum / static_cast<double>(n) : 0.0;
+  const double sd = n ? std::sqrt(std::max(0.0, sq / static_cast<double>(n) - mean * mean)) : 0.0;
+  std::cout << "recorded " << data.size() << " steps, " << n << " episodes (return " << mean << " +- " << sd << ") of "
+            << rc.env << " in " << cli::format_duration(secs) << " to " << a.out << "\n";
+
 // rldt export: the actor of a checkpoint as a policy file (FlowPolicy::load reads it).
 int export_policy(const Args& a) {
   if (fs::exists(a.out) && !a.force)
@@ -451,6 +616,23 @@ int main(int argc, char** argv) {
   eval->add_option("--policy,-p", a.policy, "policy file (default: the config's base_policy)");
   eval->add_option("--iterations,-n", a.iterations, "evaluation iterations of n_envs x n_steps chunk steps")
       ->capture_default_str();
+  auto* pretrain_cmd =
+      app.add_subcommand("pretrain", "behaviour-cloning (flow matching) pretraining on the dataset pretrain.dataset");
+  add_run_options(pretrain_cmd);
+  auto* record = app.add_subcommand("record", "roll out a policy and record a D4RL-layout dataset (.npz)");
+  record->add_option("--config,-c", a.config, "YAML config file (env, env_options, n_envs, act_steps, seed)")
+      ->required();
+  record->add_option("--policy,-p", a.policy, "FlowPolicy file to roll out")->required();
+  record->add_option("--out,-o", a.out, "dataset file to write (.npz)")->required();
+  auto* rec_eps = record->add_option("--episodes", a.episodes, "record this many finished episodes");
+  auto* rec_steps = record->add_option("--steps", a.steps, "record this many env steps");
+  rec_eps->excludes(rec_steps);
+  record->add_option("--noise", a.noise, "sigma of Gaussian noise on policy actions (in [-1, 1] units)")
+      ->capture_default_str();
+  record->add_option("--seed", a.seed, "seed of env resets, sampling and noise (default: the config's seed)");
+  record->add_flag("--deterministic", a.deterministic, "sample from x_0 = 0 (noise is still added)");
+  record->add_flag("--force", a.force, "overwrite an existing --out file");
+  record->add_option("overrides", a.overrides, "config overrides key.path=value, e.g. n_envs=4");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -461,11 +643,16 @@ int main(int argc, char** argv) {
   if (a.command == "plot") return cli::run_plot(plot->remaining());
   try {
     if (a.command == "export") return export_policy(a);
+    if (a.command == "pretrain") return pretrain_command(a);
+    if (a.command == "record") return record_command(a);
     return train_or_eval(a);
   } catch (const ConfigError& e) {
     std::cerr << "rldt: config error: " << e.what() << "\n";
   } catch (const UsageError& e) {
     std::cerr << "rldt: " << e.what() << "\n";
+  } catch (const DatasetError& e) {
+    std::cerr << "rldt: error: " << e.what() << "\n";
+    return kFailure;
   } catch (const std::exception& e) {
     std::cerr << "rldt: error: " << error_message(e) << "\n";
     return kFailure;

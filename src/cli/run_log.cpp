@@ -168,6 +168,55 @@ std::string Progress::line(const IterationMetrics& m, double iteration_seconds, 
   return s;
 }
 
+namespace {
+std::vector<Column> pretrain_columns(const PretrainLog& l) {
+  return {{"update", static_cast<double>(l.update), true},
+          {"epoch", l.epoch, false},
+          {"train_loss", l.train_loss, false},
+          {"val_loss", l.val_loss, false},
+          {"val_action_mse", l.val_action_mse, false},
+          {"seconds_wall", l.seconds, false}};
+}
+}  // namespace
+
+PretrainMetricsLog::PretrainMetricsLog(const std::string& dir)
+    : csv_path_(dir + "/metrics.csv"), jsonl_path_(dir + "/metrics.jsonl") {
+  csv_.open(csv_path_, std::ios::trunc);
+  if (!csv_) throw std::runtime_error("cannot write " + csv_path_);
+  jsonl_.open(jsonl_path_, std::ios::trunc);
+  if (!jsonl_) throw std::runtime_error("cannot write " + jsonl_path_);
+  const auto header = pretrain_columns(PretrainLog{});
+  for (size_t i = 0; i < header.size(); ++i) csv_ << (i ? "," : "") << header[i].name;
+  csv_ << "\n" << std::flush;
+}
+
+void PretrainMetricsLog::write(const PretrainLog& l) {
+  const auto row = pretrain_columns(l);
+  nlohmann::ordered_json j;
+  for (size_t i = 0; i < row.size(); ++i) {
+    const auto& c = row[i];
+    csv_ << (i ? "," : "") << csv_cell(c);
+    if (!std::isfinite(c.value))
+      j[c.name] = nullptr;
+    else if (c.integer)
+      j[c.name] = static_cast<int64_t>(c.value);
+    else
+      j[c.name] = c.value;
+  }
+  csv_ << "\n" << std::flush;
+  jsonl_ << j.dump() << "\n" << std::flush;
+  if (!csv_ || !jsonl_) throw std::runtime_error("writing " + csv_path_ + " or " + jsonl_path_ + " failed");
+}
+
+std::string pretrain_progress_line(const PretrainLog& l, int64_t n_updates) {
+  std::string s = "[" + thousands(l.update) + "/" + thousands(n_updates) + "] epoch " + num(l.epoch, "%.2f");
+  s += " | loss " + num(l.train_loss) + " | val " + num(l.val_loss) + " | val action mse " + num(l.val_action_mse);
+  const double rate = l.seconds > 0 ? static_cast<double>(l.update) / l.seconds : 0.0;
+  s += " | " + thousands(static_cast<int64_t>(rate)) + " updates/s | ETA " +
+       format_duration(rate > 0 ? static_cast<double>(n_updates - l.update) / rate : 0.0);
+  return s;
+}
+
 std::string first_non_finite(const IterationMetrics& m, const RldtTrainerConfig& cfg) {
   if (m.eval) return "";
   std::vector<std::pair<const char*, double>> checks = {{"critic_loss", m.critic_loss},

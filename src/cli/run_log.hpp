@@ -6,6 +6,7 @@
 #include <limits>
 #include <string>
 
+#include "rldt/train/pretrain.hpp"
 #include "rldt/train/rldt_trainer.hpp"
 
 namespace rldt::cli {
@@ -25,6 +26,21 @@ class MetricsLog {
   std::ofstream csv_, jsonl_;
   std::string csv_path_, jsonl_path_;
 };
+
+// `rldt pretrain`: one row per log point (update, epoch, train_loss, val_loss, val_action_mse,
+// seconds_wall) in dir/metrics.csv and dir/metrics.jsonl, non-finite values as empty cells / nulls.
+class PretrainMetricsLog {
+ public:
+  explicit PretrainMetricsLog(const std::string& dir);
+  void write(const PretrainLog& log);
+
+ private:
+  std::ofstream csv_, jsonl_;
+  std::string csv_path_, jsonl_path_;
+};
+
+// "[2,000/20,000] epoch 1.3 | loss 0.412 | val 0.398 | val action mse 0.051 | 812 updates/s | ETA 22s"
+std::string pretrain_progress_line(const PretrainLog& log, int64_t n_updates);
 
 // "[4/41] itr 3 | env steps 2,400 | 1,850 steps/s | eval return 95.3 (itr 0) | critic 0.0123 | ..."
 class Progress {

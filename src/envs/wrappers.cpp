@@ -62,17 +62,25 @@ MinMaxNormalizer::MinMaxNormalizer(std::vector<double> low, std::vector<double> 
 
 MinMaxNormalizer MinMaxNormalizer::from_box(const BoxSpec& box) { return {box.low, box.high}; }
 
-MinMaxNormalizer MinMaxNormalizer::fit(Span<const double> data, size_t dim) {
+namespace {
+template <typename T>
+MinMaxNormalizer fit_minmax(Span<const T> data, size_t dim) {
   if (dim == 0 || data.size() == 0 || data.size() % dim != 0)
     throw EnvError("MinMaxNormalizer::fit: data has " + std::to_string(data.size()) +
                    " entries; expected a non-empty multiple of dim " + std::to_string(dim));
   std::vector<double> lo(data.begin(), data.begin() + dim), hi = lo;
   for (size_t r = 1; r < data.size() / dim; ++r)
     for (size_t i = 0; i < dim; ++i) {
-      lo[i] = std::min(lo[i], data[r * dim + i]);
-      hi[i] = std::max(hi[i], data[r * dim + i]);
+      lo[i] = std::min(lo[i], static_cast<double>(data[r * dim + i]));
+      hi[i] = std::max(hi[i], static_cast<double>(data[r * dim + i]));
     }
   return {lo, hi};
+}
+}  // namespace
+
+MinMaxNormalizer MinMaxNormalizer::fit(Span<const double> data, size_t dim) { return fit_minmax(data, dim); }
+MinMaxNormalizer MinMaxNormalizer::fit(const std::vector<float>& data, size_t dim) {
+  return fit_minmax(Span<const float>(data), dim);
 }
 
 void MinMaxNormalizer::check(size_t size, const char* what) const {

@@ -121,10 +121,25 @@ void visit(V& v, RldtTrainerConfig& c) {
 }
 
 template <class V>
+void visit(V& v, PretrainConfig& c) {
+  v.field("dataset", c.dataset);
+  v.field("batch_size", c.batch_size);
+  v.field("n_updates", c.n_updates);
+  v.field("val_fraction", c.val_fraction);
+  v.field("val_max_chunks", c.val_max_chunks);
+  v.field("log_freq", c.log_freq);
+  v.field("checkpoint_freq", c.checkpoint_freq);
+  v.field("normalize", c.normalize);
+  v.field("pad_chunks", c.pad_chunks);
+  v.field("seed", c.seed);
+}
+
+template <class V>
 void visit(V& v, RunConfig& c) {
   v.field("base_policy", c.base_policy);
   v.field("checkpoint_freq", c.checkpoint_freq);
   visit(v, c.trainer);
+  v.section("pretrain", c.pretrain);
 }
 
 // ---------------------------------------------------------------------------
@@ -566,6 +581,7 @@ void validate_run_config(const RunConfig& cfg, bool check_env) {
   validate_part(cfg, "", [&] { t.validate(); });
   if (cfg.checkpoint_freq < 1)
     fail_validation(cfg, "", "checkpoint_freq must be >= 1, got " + std::to_string(cfg.checkpoint_freq));
+  validate_part(cfg, "pretrain.", [&] { cfg.pretrain.validate(); });
   if (!check_env) return;
   const auto names = env_names();
   bool known = false;

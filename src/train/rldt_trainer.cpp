@@ -138,6 +138,15 @@ void RldtTrainer::init(std::shared_ptr<FlowPolicy> policy, int64_t O, int64_t d)
   cfg_.critic.obs_dim = O;
   cfg_.critic.action_dim = d;
   cfg_.critic.act_steps = cfg_.act_steps;
+  // A pretrained policy carries its dataset's min/max (ALGORITHM.md §7): actor and critic see
+  // normalised observations (policy_obs), and policy actions in [−1, 1] map onto the dataset's
+  // action range instead of the env's box (the env still clips to its box).
+  if (const auto& bounds = policy_->normalizer().action) {
+    for (int64_t j = 0; j < d; ++j) {
+      act_low_[j] = bounds->low()[j];
+      act_scale_[j] = 0.5 * (bounds->high()[j] - bounds->low()[j]);
+    }
+  }
   critic_ = std::make_unique<CriticEnsemble>(cfg_.critic, cfg_.seed + 1);
   updater_ = std::make_unique<ActorUpdater>(policy_, cfg_.actor);
   running_return_.assign(static_cast<size_t>(cfg_.n_envs), 0.0);
@@ -146,7 +155,10 @@ void RldtTrainer::init(std::shared_ptr<FlowPolicy> policy, int64_t O, int64_t d)
 
 RldtTrainer::~RldtTrainer() = default;
 
-torch::Tensor RldtTrainer::policy_obs(const torch::Tensor& obs) const { return obs.to(torch::kFloat).contiguous(); }
+torch::Tensor RldtTrainer::policy_obs(const torch::Tensor& obs) const {
+  // Identity unless the policy carries observation bounds (a pretrained policy: the dataset's min/max).
+  return policy_->normalizer().normalize_obs(obs.to(torch::kFloat)).contiguous();
+}
 
 void RldtTrainer::to_env_actions(const torch::Tensor& chunk, double* out) const {
   // Policy actions live in [−1, 1]; env actions in [low, high].

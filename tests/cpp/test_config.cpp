@@ -273,3 +273,16 @@ TEST(Config, ShippedConfigsLoadAndValidate) {
   }
   EXPECT_GE(n, 7);
 }
+
+TEST(Config, PretrainSection) {
+  const auto c = parse_run_config("pretrain:\n  dataset: d.npz\n  batch_size: 64\n  pad_chunks: true\n", "x.yaml");
+  EXPECT_EQ(c.pretrain.dataset, "d.npz");
+  EXPECT_EQ(c.pretrain.batch_size, 64);
+  EXPECT_TRUE(c.pretrain.pad_chunks);
+  EXPECT_EQ(c.pretrain.n_updates, PretrainConfig{}.n_updates);
+  EXPECT_HAS(parse_error("pretrain:\n  datset: d.npz\n"), "x.yaml:2: key 'pretrain.datset': unknown key");
+  EXPECT_HAS(validate_error("pretrain:\n  batch_size: 0\n"),
+             "x.yaml: key 'pretrain.batch_size': batch_size must be >= 1");
+  EXPECT_HAS(validate_error("pretrain:\n  val_fraction: 1.0\n"), "key 'pretrain.val_fraction'");
+  EXPECT_HAS(validate_error("pretrain:\n  seed: 3\n  log_freq: 0\n"), "key 'pretrain.log_freq'");
+}

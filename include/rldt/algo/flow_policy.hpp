@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "rldt/algo/policy_normalizer.hpp"
 #include "rldt/nn/mlp.hpp"
 #include "rldt/nn/time_embedding.hpp"
 
@@ -94,8 +95,10 @@ class FlowPolicy {
   torch::Tensor expected_target(const torch::Tensor& x_k, const torch::Tensor& k,
                                 const torch::Tensor& obs);
 
-  // Flow-matching BC loss on (obs (N, O), actions (N, H, d)); scalar with graph.
-  torch::Tensor bc_loss(const torch::Tensor& obs, const torch::Tensor& actions, at::Generator& gen);
+  // Flow-matching BC loss on (obs (N, O), actions (N, H, d)); scalar with graph. Uses the
+  // trained actor, or `net` if given (e.g. &ema() for a validation loss of the EMA weights).
+  torch::Tensor bc_loss(const torch::Tensor& obs, const torch::Tensor& actions, at::Generator& gen,
+                        VelocityNet* net = nullptr);
   // One AdamW step on bc_loss, then an EMA update. Returns the loss.
   double bc_update(const torch::Tensor& obs, const torch::Tensor& actions, at::Generator& gen);
 
@@ -103,8 +106,17 @@ class FlowPolicy {
   void load_ema_into_actor(); // actor ← ema (fine-tuning starts from the EMA weights)
   void refresh_reference();   // reference ← actor
 
-  // Atomic save (temp file + rename) of config and all three networks; load
-  // restores them. Throws std::runtime_error naming the file on failure.
+  // Observation/action normalisation the policy was trained with (pretraining stores the
+  // dataset's min/max). Empty by default: identity observations, actions mapped onto the env's
+  // action box. The networks see normalised observations and act in [−1, 1]; callers that talk
+  // to an env use normalizer().normalize_obs and normalizer().action_to_env.
+  const PolicyNormalizer& normalizer() const { return normalizer_; }
+  // Throws ArgumentError if the bounds' dims differ from obs_dim / action_dim.
+  void set_normalizer(PolicyNormalizer n);
+
+  // Atomic save (temp file + rename) of config, all three networks and the
+  // normaliser; load restores them (files without a normaliser load with an
+  // empty one). Throws std::runtime_error naming the file on failure.
   void save(const std::string& path) const;
   static FlowPolicy load(const std::string& path);
 
@@ -124,6 +136,7 @@ class FlowPolicy {
   FlowPolicyConfig cfg_;
   VelocityNet actor_{nullptr}, ema_{nullptr}, reference_{nullptr};
   std::shared_ptr<torch::optim::AdamW> bc_opt_;
+  PolicyNormalizer normalizer_;
 };
 
 // Copies parameters and buffers of `src` into `dst` (same architecture).

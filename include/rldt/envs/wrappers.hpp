@@ -23,6 +23,7 @@ class MinMaxNormalizer {
   static MinMaxNormalizer from_box(const BoxSpec& box);
   // Bounds = per-coordinate min and max of data [n, dim], n >= 1.
   static MinMaxNormalizer fit(Span<const double> data, size_t dim);
+  static MinMaxNormalizer fit(const std::vector<float>& data, size_t dim);  // e.g. a float32 dataset
 
   size_t dim() const { return low_.size(); }
   const std::vector<double>& low() const { return low_; }

@@ -4,10 +4,11 @@
 //   policy:       FlowPolicyConfig        critic:  CriticConfig
 //   actor:        ActorUpdateConfig (with svgd: SvgdConfig inside)
 //   exploration:  ExplorationConfig       env_options: {option name: number}
-// plus keys the trainer struct does not hold:
+// plus what the trainer struct does not hold:
 //   base_policy:      FlowPolicy file to fine-tune (used by `rldt finetune` and `rldt eval`).
 //   checkpoint_freq:  the rldt command writes RUN_DIR/checkpoint.pt after every checkpoint_freq-th
 //                     iteration (and always after the last one, or when stopped by a signal).
+//   pretrain:         PretrainConfig (used by `rldt pretrain`; the network is the policy: section).
 // Keys the trainer derives from the environment (policy.obs_dim, policy.action_dim,
 // critic.obs_dim, critic.action_dim, critic.act_steps) are not accepted.
 //
@@ -22,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "rldt/train/pretrain.hpp"
 #include "rldt/train/rldt_trainer.hpp"
 #include "rldt/util/check.hpp"
 
@@ -36,6 +38,7 @@ struct RunConfig {
   RldtTrainerConfig trainer;
   std::string base_policy;      // "" = none
   int64_t checkpoint_freq = 1;  // the rldt command writes RUN_DIR/checkpoint.pt every this many iterations
+  PretrainConfig pretrain;      // `rldt pretrain` (dataset, batch size, updates, ...)
   // Bookkeeping (not written by to_yaml):
   std::string source;                          // the file the config came from ("" if none)
   std::map<std::string, std::string> origins;  // key path → "file F" / "override 'k=v'", for keys set explicitly

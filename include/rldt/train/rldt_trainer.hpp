@@ -188,7 +188,9 @@ class RldtTrainer {
 
  private:
   void init(std::shared_ptr<FlowPolicy> policy, int64_t obs_dim, int64_t action_dim);
-  // Policy-space views of env quantities: obs (B, O) float; chunk (B, H, d) in [−1, 1].
+  // Policy-space views of env quantities: obs (B, O) float, normalised with the policy's
+  // observation bounds when it has them; chunk (B, H, d) in [−1, 1] → env units through the
+  // policy's action bounds, else the env's box (act_low_, act_scale_).
   torch::Tensor policy_obs(const torch::Tensor& obs) const;
   void to_env_actions(const torch::Tensor& chunk, double* out) const;  // out [B·H·d]
   torch::Tensor explore(const FlowSample& s, const torch::Tensor& obs);
@@ -209,7 +211,7 @@ class RldtTrainer {
   at::Generator gen_;
   TrajectoryBatch fresh_;                    // the last complete rollout
   TrajectoryBatch collect_;                  // the rollout being collected (n_envs, n_steps, …)
-  std::vector<double> act_low_, act_scale_;  // [d] policy [−1, 1] → env units
+  std::vector<double> act_low_, act_scale_;  // [d] policy [−1, 1] → env units (normaliser or env box)
   // Rollout progress (reset by the first act of an iteration).
   int64_t t_ = 0;
   bool acted_ = false;
