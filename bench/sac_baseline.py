@@ -4,10 +4,12 @@
 Writes OUT/metrics.csv (every iteration's metrics plus wall-clock seconds), OUT/config.json, and
 OUT/policy.pt (the actor after the last iteration). With --target-return R it also writes
 OUT/policy_at_target.pt the first time the deterministic evaluation reaches R, and stops there
-unless --keep-going. Examples (docs/baselines.md):
+unless --keep-going. With --evaluate POLICY it only evaluates a saved policy (deterministic
+episodes on rldt.envs copies reset with seeds 1000003 + i). Examples (docs/baselines.md):
 
     .venv/bin/python bench/sac_baseline.py --env InvertedPendulum-v5 --iterations 20 --out runs/sac-ip
     .venv/bin/python bench/sac_baseline.py --env Hopper-v5 --minutes 20 --target-return 1000 --out runs/sac-hopper
+    .venv/bin/python bench/sac_baseline.py --evaluate runs/sac-hopper/policy.pt --eval-episodes 10
 """
 
 import argparse
@@ -18,9 +20,25 @@ import os
 import sys
 import time
 
+import numpy as np
+
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
 
 import rldt  # noqa: E402
+
+
+def evaluate(path, episodes):
+    policy = rldt.SacPolicy.load(path)
+    env = rldt.envs.make(policy.env_name, num_envs=episodes, seed=1000003, num_threads=1)
+    obs, _ = env.reset()
+    returns = np.zeros(episodes)
+    done = np.zeros(episodes, dtype=bool)
+    while not done.all():
+        obs, reward, terminated, truncated, _ = env.step(policy.act(obs))
+        returns += np.where(done, 0.0, reward)
+        done |= terminated | truncated
+    print(f"{path} ({policy.env_name}): deterministic return {returns.mean():.1f} +- {returns.std():.1f} over "
+          f"{episodes} episodes: {np.round(returns, 1).tolist()}")
 
 
 def main():
@@ -37,8 +55,14 @@ def main():
     p.add_argument("--target-return", type=float, default=math.nan)
     p.add_argument("--keep-going", action="store_true", help="continue after reaching --target-return")
     p.add_argument("--sac", default="{}", help='SacConfig overrides as JSON, e.g. \'{"learning_starts": 1000}\'')
-    p.add_argument("--out", required=True)
+    p.add_argument("--evaluate", metavar="POLICY", help="only evaluate a policy file written by save_policy")
+    p.add_argument("--out")
     a = p.parse_args()
+    if a.evaluate:
+        evaluate(a.evaluate, a.eval_episodes)
+        return
+    if not a.out:
+        p.error("--out is required for training")
 
     cfg = rldt.SacTrainerConfig(
         env=a.env, seed=a.seed, n_envs=a.n_envs, env_threads=a.env_threads,
