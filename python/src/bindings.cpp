@@ -286,6 +286,7 @@ RuntimeError instead of racing.)doc";
   bind_critic(m);
   bind_actor(m);
   bind_trainer(m);
+  bind_sac(m);
   bind_run_config(m);
   bind_data(m);
   auto envs = m.def_submodule("_envs");

@@ -124,6 +124,7 @@ void bind_policy(py::module_& m);
 void bind_critic(py::module_& m);
 void bind_actor(py::module_& m);
 void bind_trainer(py::module_& m);
+void bind_sac(py::module_& m);  // the SAC baseline (python/src/sac.cpp)
 void bind_run_config(py::module_& m);
 void bind_data(py::module_& m);  // datasets, pretrain, record (data.cpp)
 void bind_envs(py::module_& m);  // the submodule _core._envs (rldt.envs wraps it)
