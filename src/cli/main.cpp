@@ -567,6 +567,8 @@ int record_command(const Args& a) {
   const double sd = n ? std::sqrt(std::max(0.0, sq / static_cast<double>(n) - mean * mean)) : 0.0;
   std::cout << "recorded " << data.size() << " steps, " << n << " episodes (return " << mean << " +- " << sd << ") of "
             << rc.env << " in " << cli::format_duration(secs) << " to " << a.out << "\n";
+  return kOk;
+}
 
 // rldt export: the actor of a checkpoint as a policy file (FlowPolicy::load reads it).
 int export_policy(const Args& a) {

@@ -7,6 +7,10 @@
 // the observation's share of the first layer is computed once per call. Each step then runs the
 // x-part of the first layer (h × A), the hidden layers and the output layer.
 //
+// It works in the policy's own units, like FlowPolicy::act: a pretrained policy with a normaliser
+// (FlowPolicy::normalizer(), the dataset's min/max) expects normalised observations and returns
+// chunks in [−1, 1] that map onto the dataset's action range; apply the normaliser around it.
+//
 // Shapes: B states, O = obs_dim, H = horizon_steps, d = action_dim, A = H·d. Arrays are
 // row-major float: obs [B·O], chunks [B·A] (state b's chunk at [b·A, (b+1)·A), step-major).
 #pragma once
