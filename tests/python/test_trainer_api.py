@@ -8,23 +8,10 @@ import numpy as np
 import pytest
 
 import rldt
+from test_trainer import tiny_config  # the same tiny Hopper config as the binding tests
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PENDULUM = os.path.join(ROOT, "configs", "gym", "invertedpendulum", "scratch-cpu.yaml")
-
-
-def tiny_config(**kw):
-    cfg = rldt.RldtTrainerConfig(
-        env="Hopper-v5", n_envs=4, env_threads=2, n_steps=20, act_steps=2, val_freq=3, n_critic_warmup_itr=0,
-        q_update_steps=4, q_repeat=2, policy_update_steps=2, buffer_num_episode=2,
-        policy=dict(horizon_steps=3, denoising_steps=4, mlp_dims=[32, 32, 32]),
-        critic=dict(hidden=[32, 32]),
-        actor=dict(n_particles=4, lr=1e-3, lr_warmup_steps=0),
-        exploration=dict(min_extrp_step=2),
-    )
-    for k, v in kw.items():
-        setattr(cfg, k, v)
-    return cfg
 
 
 def same_metrics(a, b, exact_returns=True):
