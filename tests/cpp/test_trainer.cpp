@@ -9,6 +9,7 @@
 #include "rldt/train/rldt_trainer.hpp"
 #include "rldt/util/check.hpp"
 #include "rldt/util/rng.hpp"
+#include "trainer_metrics.hpp"
 
 using namespace rldt;
 
@@ -188,24 +189,7 @@ TEST(Trainer, LearnsInvertedPendulumFromScratch) {
 }
 
 namespace {
-// Metrics that must agree between two runs (everything but timings).
-std::vector<double> comparable(const IterationMetrics& m) {
-  return {static_cast<double>(m.iteration),
-          static_cast<double>(m.eval),
-          static_cast<double>(m.env_steps),
-          m.episode_return,
-          m.episode_length,
-          static_cast<double>(m.episodes),
-          m.reward_per_step,
-          m.critic_loss,
-          m.actor_loss,
-          m.align,
-          m.cons,
-          m.ref,
-          m.grad_norm,
-          m.particle_distance,
-          m.reward_scale};
-}
+std::vector<double> comparable(const IterationMetrics& m) { return test::comparable_metrics(m); }
 void expect_same(const std::vector<double>& a, const std::vector<double>& b, int64_t itr) {
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i)

@@ -14,6 +14,7 @@
 
 #include "rldt/envs/vec_env.hpp"
 #include "rldt/train/rldt_trainer.hpp"
+#include "trainer_metrics.hpp"
 
 using namespace rldt;
 namespace fs = std::filesystem;
@@ -51,21 +52,7 @@ RldtTrainerConfig config() {
 
 // Every metric except the timings, as bits (NaN == NaN).
 std::vector<uint64_t> bits(const IterationMetrics& m) {
-  const double v[] = {static_cast<double>(m.iteration),
-                      static_cast<double>(m.eval),
-                      static_cast<double>(m.env_steps),
-                      m.episode_return,
-                      m.episode_length,
-                      static_cast<double>(m.episodes),
-                      m.reward_per_step,
-                      m.critic_loss,
-                      m.actor_loss,
-                      m.align,
-                      m.cons,
-                      m.ref,
-                      m.grad_norm,
-                      m.particle_distance,
-                      m.reward_scale};
+  const std::vector<double> v = test::comparable_metrics(m);
   std::vector<uint64_t> out;
   for (double x : v) {
     uint64_t b;
