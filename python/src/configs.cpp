@@ -234,6 +234,8 @@ void bind_configs(py::module_& m) {
         .field("kl_coef", &ActorUpdateConfig::kl_coef, "weight of L_ref")
         .field("final_step_only", &ActorUpdateConfig::final_step_only,
                "ablation: queries at k = K-1 only (no expected-target estimation)")
+        .field("objective", &ActorUpdateConfig::objective,
+               "'transport' (RLDT) or 'bptt' (baseline: back-propagate Q through the K-step sampler)")
         .field("svgd", &ActorUpdateConfig::svgd, "SvgdConfig (a dict of its fields is accepted)");
     b.finish();
   }

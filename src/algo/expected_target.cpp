@@ -10,7 +10,8 @@ namespace rldt {
 void ActorUpdateConfig::validate() const {
   svgd.validate();
   check_arg(n_particles >= 1, "n_particles must be >= 1, got ", n_particles);
-  check_arg(svgd.field == "delta" || n_particles >= 2, "n_particles must be >= 2 for the kernel field '", svgd.field,
+  check_choice(objective, "objective", {"transport", "bptt"});
+  check_arg(svgd.field == "delta" || objective == "bptt" || n_particles >= 2, "n_particles must be >= 2 for the kernel field '", svgd.field,
             "', got ", n_particles);
   check_arg(lr > 0.0, "actor lr must be > 0, got ", lr);
   check_arg(lr_warmup_steps >= 0, "lr_warmup_steps must be >= 0, got ", lr_warmup_steps);
@@ -49,7 +50,7 @@ ActorBatch ActorUpdater::prepare(const torch::Tensor& obs, const ActionGradFn& g
   b.actions = s.actions;
   b.k = cfg_.final_step_only ? torch::full({N}, K - 1, torch::kLong) : torch::randint(0, K, {N}, gen, torch::kLong);
   b.x_k = b.chain.index({torch::arange(N, torch::kLong), b.k});
-  if (cfg_.svgd.field == "normal" || cfg_.svgd.field == "hybrid") {
+  if (cfg_.objective == "bptt" || cfg_.svgd.field == "normal" || cfg_.svgd.field == "hybrid") {
     b.grads = grad_fn(b.obs, b.actions);
     check_tensor(b.grads, "grad_fn result", {N, pc.horizon_steps, pc.action_dim});
   }
@@ -94,18 +95,46 @@ ActorLosses ActorUpdater::losses_from_output(const ActorBatch& batch, const torc
     L.align = -(out * phi_c).sum({1, 2}).mean() / K;
     L.cons = cfg_.c_cons * (out - batch.actions).pow(2).sum({1, 2}).mean();
   }
-  if (cfg_.kl_coef > 0) {
-    auto tr = batch.ref_k.to(torch::kFloat32) / K;
-    auto cur = policy_->actor()->forward(batch.ref_x, tr, batch.obs);
-    torch::Tensor ref;
-    {
-      torch::NoGradGuard ng;
-      ref = policy_->reference()->forward(batch.ref_x, tr, batch.obs);
-    }
-    L.ref = cfg_.kl_coef * (cur - ref).pow(2).sum({1, 2}).mean();
-  } else {
-    L.ref = torch::zeros({});
+  L.ref = ref_loss(batch);
+  L.total = L.align + L.cons + L.ref;
+  return L;
+}
+
+torch::Tensor ActorUpdater::ref_loss(const ActorBatch& batch) {
+  if (cfg_.kl_coef <= 0) return torch::zeros({});
+  auto tr = batch.ref_k.to(torch::kFloat32) / static_cast<double>(policy_->config().denoising_steps);
+  auto cur = policy_->actor()->forward(batch.ref_x, tr, batch.obs);
+  torch::Tensor ref;
+  {
+    torch::NoGradGuard ng;
+    ref = policy_->reference()->forward(batch.ref_x, tr, batch.obs);
   }
+  return cfg_.kl_coef * (cur - ref).pow(2).sum({1, 2}).mean();
+}
+
+ActorLosses ActorUpdater::bptt_losses(const ActorBatch& batch) {
+  const auto& pc = policy_->config();
+  const int64_t B = batch.states, P = batch.particles, N = B * P, K = pc.denoising_steps;
+  check_arg(batch.grads.defined(), "bptt_losses needs batch.grads (prepare with objective 'bptt')");
+  // Re-run the sampler with the graph from the particles' own x_0: same weights, same x_0, so
+  // x_K(θ) is the particle a_n at which the critic gradient was taken.
+  auto x = batch.chain.select(1, 0);
+  for (int64_t k = 0; k < K; ++k) {
+    auto t = torch::full({N}, static_cast<double>(k) / static_cast<double>(K));
+    auto out = policy_->actor()->forward(x, t, batch.obs);
+    x = x + policy_->velocity_from_output(out, x, t) / static_cast<double>(K);
+  }
+  if (pc.final_action_clip > 0) x = x.clamp(-pc.final_action_clip, pc.final_action_clip);
+  torch::Tensor g = batch.grads;
+  if (cfg_.svgd.q_norm != "none") {
+    torch::NoGradGuard ng;
+    auto gbar = g.reshape({B, P, -1}).norm(2, -1).mean(1).clamp(cfg_.svgd.q_norm_min, cfg_.svgd.q_norm_max);
+    g = g / (gbar + cfg_.svgd.q_norm_eps).repeat_interleave(P).view({N, 1, 1});
+  }
+  ActorLosses L;
+  L.align = -(x * g.detach()).sum({1, 2}).mean();
+  L.cons = torch::zeros({});
+  L.ref = ref_loss(batch);
   L.total = L.align + L.cons + L.ref;
   return L;
 }
@@ -116,17 +145,9 @@ ActorLosses ActorUpdater::losses(const ActorBatch& batch, const torch::Tensor& p
   return losses_from_output(batch, out, phi);
 }
 
-ActorStats ActorUpdater::step(const ActorBatch& batch, const ActionGradFn& grad_fn) {
-  const auto& pc = policy_->config();
-  auto t = batch.k.to(torch::kFloat32) / static_cast<double>(pc.denoising_steps);
-  // One forward pass with gradient: its detached value gives ŷ for the field,
-  // the graph serves L_align and L_cons.
-  auto out = policy_->actor()->forward(batch.x_k, t, batch.obs);
-  auto y_hat = policy_->expected_target_from_output(out.detach(), batch.x_k, t);
-  ActorStats st;
-  st.svgd = field(batch, y_hat, grad_fn);
-  auto L = losses_from_output(batch, out, st.svgd.phi);
+ActorStats ActorUpdater::apply(const ActorLosses& L) {
   for (auto& g : opt_->param_groups()) static_cast<torch::optim::AdamOptions&>(g.options()).lr(current_lr());
+  ActorStats st;
   st.lr = current_lr();
   opt_->zero_grad();
   L.total.backward();
@@ -136,6 +157,30 @@ ActorStats ActorUpdater::step(const ActorBatch& batch, const ActionGradFn& grad_
   st.align = L.align.item<double>();
   st.cons = L.cons.item<double>();
   st.ref = L.ref.item<double>();
+  return st;
+}
+
+ActorStats ActorUpdater::step(const ActorBatch& batch, const ActionGradFn& grad_fn) {
+  const auto& pc = policy_->config();
+  if (cfg_.objective == "bptt") {
+    auto st = apply(bptt_losses(batch));
+    // Diagnostics only (gradient norm, particle spread): the delta field computes them and nothing else.
+    SvgdConfig diag = cfg_.svgd;
+    diag.field = "delta";
+    const int64_t A = pc.action_size();
+    st.svgd = svgd_direction(batch.actions.reshape({batch.states, batch.particles, A}),
+                             batch.actions.reshape({batch.states, batch.particles, A}),
+                             batch.grads.reshape({batch.states, batch.particles, A}), diag);
+    return st;
+  }
+  auto t = batch.k.to(torch::kFloat32) / static_cast<double>(pc.denoising_steps);
+  // One forward pass with gradient: its detached value gives ŷ for the field,
+  // the graph serves L_align and L_cons.
+  auto out = policy_->actor()->forward(batch.x_k, t, batch.obs);
+  auto y_hat = policy_->expected_target_from_output(out.detach(), batch.x_k, t);
+  auto phi = field(batch, y_hat, grad_fn);
+  auto st = apply(losses_from_output(batch, out, phi.phi));
+  st.svgd = std::move(phi);
   return st;
 }
 

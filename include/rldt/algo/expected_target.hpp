@@ -19,6 +19,7 @@
 
 #include <functional>
 #include <memory>
+#include <string>
 
 #include "rldt/algo/flow_policy.hpp"
 #include "rldt/algo/svgd.hpp"
@@ -34,6 +35,12 @@ struct ActorUpdateConfig {
   // Ablation (issue 5): every particle's query is taken at the last step k = K−1, i.e. no
   // expected-target estimation from intermediate states (ŷ is then the final action itself).
   bool final_step_only = false;
+  // "transport" (RLDT, the losses above) or "bptt": the baseline the paper argues against (issue
+  // 5) — back-propagate the critic through the whole K-step Euler sampler from the particles' own
+  // x_0: L_q = −mean_n <a_n(θ), ĝ_n> with ĝ_n = ∇_a Q(s, a_n) held constant (its θ-gradient is
+  // exactly −∇_θ mean_n Q(s, a_n(θ))), ĝ divided per state by ḡ = mean_j ||g_j|| unless
+  // svgd.q_norm is "none"; plus the same L_ref. No field, no L_cons; svgd.field is ignored.
+  std::string objective = "transport";
   SvgdConfig svgd;
   void validate() const;
 };
@@ -77,7 +84,11 @@ class ActorUpdater {
   SvgdResult field(const ActorBatch& batch, const torch::Tensor& y_hat, const ActionGradFn& grad_fn) const;
   // Loss terms for a given field phi (N, H, d) (held constant).
   ActorLosses losses(const ActorBatch& batch, const torch::Tensor& phi);
-  // One optimizer step: forward, ŷ → φ, losses, backward, Adam step.
+  // objective "bptt": L_q (in `align`; `cons` is zero) and L_ref for `batch`, with the graph through
+  // all K Euler steps. Needs batch.grads (prepare fills them for this objective).
+  ActorLosses bptt_losses(const ActorBatch& batch);
+  // One optimizer step: forward, ŷ → φ, losses, backward, Adam step (objective "bptt": bptt_losses,
+  // backward, Adam step; ActorStats.svgd then holds only the gradient and particle diagnostics).
   ActorStats step(const ActorBatch& batch, const ActionGradFn& grad_fn);
   // prepare + step.
   ActorStats update(const torch::Tensor& obs, const ActionGradFn& grad_fn, at::Generator& gen);
@@ -90,6 +101,8 @@ class ActorUpdater {
 
  private:
   ActorLosses losses_from_output(const ActorBatch& batch, const torch::Tensor& out, const torch::Tensor& phi);
+  torch::Tensor ref_loss(const ActorBatch& batch);
+  ActorStats apply(const ActorLosses& L);
   std::shared_ptr<FlowPolicy> policy_;
   ActorUpdateConfig cfg_;
   std::unique_ptr<torch::optim::Adam> opt_;
