@@ -59,8 +59,8 @@ def test_quick_run_writes_tables_plots_and_resumes(tmp_path, capsys):
     # A second run with --skip-existing reuses every run and rebuilds the same table.
     assert mm.main(["--quick", "--out", str(out), "--skip-existing"]) == 0
     second = capsys.readouterr().out
-    assert second.count("skipped (finished earlier)") == 3 and "final reward" not in second
-    assert "final reward" in first
+    assert first.count("pretrained: mean reward") == 3  # run()'s first log line: three runs trained
+    assert second.count("skipped (finished earlier)") == 3 and "pretrained: mean reward" not in second
     assert (out / "results.md").read_text() == table
 
 
