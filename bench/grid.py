@@ -183,9 +183,12 @@ def read_eval_rows(d: Path):
     rows = []
     with p.open(newline="") as f:
         for r in csv.DictReader(f):
-            if r.get("eval") not in ("1", "true", "True") or r.get("episode_return") in ("", None):
+            # eval_return: whole deterministic episodes on separate envs (rldt sac; rldt finetune/
+            # scratch with eval_episodes > 0); else the evaluation iteration's own episodes.
+            ret = r.get("eval_return") or r.get("episode_return")
+            if r.get("eval") not in ("1", "true", "True") or ret in ("", None):
                 continue
-            rows.append((float(r["env_steps"]), float(r.get("seconds_wall") or "nan"), float(r["episode_return"])))
+            rows.append((float(r["env_steps"]), float(r.get("seconds_wall") or "nan"), float(ret)))
     return rows
 
 

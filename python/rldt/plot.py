@@ -60,6 +60,9 @@ def read_run(run_dir: Path, metric: str = "episode_return", eval_only: bool = Tr
     run = Run(path=run_dir, name=config_name(run_dir))
     with csv_path.open(newline="") as f:
         reader = csv.DictReader(f)
+        # Whole deterministic episodes on separate envs (eval_return: rldt sac, and rldt runs with
+        # eval_episodes > 0) are preferred to an evaluation iteration's own episodes.
+        prefer = metric == "episode_return" and eval_only and "eval_return" in (reader.fieldnames or [])
         if metric not in (reader.fieldnames or []):
             raise KeyError(f"{csv_path}: no column '{metric}'; columns: {', '.join(reader.fieldnames or [])}")
         if x not in (reader.fieldnames or []):
@@ -68,6 +71,8 @@ def read_run(run_dir: Path, metric: str = "episode_return", eval_only: bool = Tr
             if eval_only and row.get("eval") not in ("1", "true", "True"):
                 continue
             value = _float(row[metric])
+            if prefer and not math.isnan(_float(row["eval_return"])):
+                value = _float(row["eval_return"])
             if math.isnan(value):
                 continue
             run.env_steps.append(_float(row[x]))

@@ -270,6 +270,9 @@ void bind_configs(py::module_& m) {
         .field("n_train_itr", &C::n_train_itr, "iterations of a full run")
         .field("n_critic_warmup_itr", &C::n_critic_warmup_itr, "actor steps start after this iteration")
         .field("val_freq", &C::val_freq, "iterations with itr % val_freq == 0 evaluate (no updates)")
+        .field("eval_episodes", &C::eval_episodes,
+               "> 0: evaluation iterations also run this many whole deterministic episodes on separate envs "
+               "(eval_return)")
         .field("gamma", &C::gamma, "discount per chunk step")
         .field("td_lambda", &C::td_lambda, "lambda of the TD(lambda) targets")
         .field("bootstrap_truncated", &C::bootstrap_truncated,

@@ -39,9 +39,13 @@ py::dict metrics_dict(const rldt::IterationMetrics& m) {
   d["grad_norm"] = m.grad_norm;
   d["particle_distance"] = m.particle_distance;
   d["reward_scale"] = m.reward_scale;
+  d["eval_return"] = m.eval_return;
+  d["eval_return_std"] = m.eval_return_std;
+  d["eval_length"] = m.eval_length;
   d["seconds_rollout"] = m.seconds_rollout;
   d["seconds_critic"] = m.seconds_critic;
   d["seconds_actor"] = m.seconds_actor;
+  d["seconds_eval"] = m.seconds_eval;
   return d;
 }
 }  // namespace

@@ -11,8 +11,8 @@ void ActorUpdateConfig::validate() const {
   svgd.validate();
   check_arg(n_particles >= 1, "n_particles must be >= 1, got ", n_particles);
   check_choice(objective, "objective", {"transport", "bptt"});
-  check_arg(svgd.field == "delta" || objective == "bptt" || n_particles >= 2, "n_particles must be >= 2 for the kernel field '", svgd.field,
-            "', got ", n_particles);
+  check_arg(svgd.field == "delta" || objective == "bptt" || n_particles >= 2,
+            "n_particles must be >= 2 for the kernel field '", svgd.field, "', got ", n_particles);
   check_arg(lr > 0.0, "actor lr must be > 0, got ", lr);
   check_arg(lr_warmup_steps >= 0, "lr_warmup_steps must be >= 0, got ", lr_warmup_steps);
   check_arg(c_cons >= 0.0, "c_cons must be >= 0, got ", c_cons);

@@ -4,7 +4,8 @@
 //   rldt eval     --config F [--policy FILE] [--iterations N] [--out RUN_DIR] [--force] [key.path=value ...]
 //   rldt pretrain --config F [--out RUN_DIR] [--force] [key.path=value ...]
 //   rldt record   --config F --policy FILE --out DATA.npz [--episodes N | --steps N] [--noise SIGMA]
-//                 [--seed S] [--deterministic] [--force] [key.path=value ...]
+//                 [--seed S] [--deterministic] [--force] [key.path=value ...]   (FlowPolicy or SAC policy)
+//   rldt sac      --config F [--out RUN_DIR] [--force] [key.path=value ...]   the SAC baseline (sac: section)
 //   rldt plot     RUN_DIR... --out FILE.png [--metric M] [--x env_steps|seconds_wall]   (python/rldt/plot.py)
 //   rldt scratch|finetune --resume RUN_DIR [n_train_itr=N ...]   continue a run from RUN_DIR/checkpoint.pt
 //   rldt export   --checkpoint RUN_DIR/checkpoint.pt --out policy.pt [--force]
@@ -25,19 +26,20 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
-#include <sstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 #include <vector>
 
+#include "plot_command.hpp"
 #include "rldt/algo/flow_policy.hpp"
 #include "rldt/data/dataset.hpp"
 #include "rldt/envs/make_env.hpp"
 #include "rldt/train/config_io.hpp"
 #include "rldt/train/pretrain.hpp"
 #include "rldt/train/rldt_trainer.hpp"
+#include "rldt/train/sac_trainer.hpp"
 #include "rldt/util/serialize.hpp"
-#include "plot_command.hpp"
 #include "run_log.hpp"
 
 namespace fs = std::filesystem;
@@ -79,19 +81,19 @@ void install_stop_handlers() {
 // Arguments
 // ---------------------------------------------------------------------------
 struct Args {
-  std::string command;  // scratch | finetune | eval | pretrain | record
+  std::string command;  // scratch | finetune | eval | pretrain | record | sac
   std::string config;
   std::string out;
   bool force = false;
   std::vector<std::string> overrides;
-  std::string policy;      // eval: policy file (else base_policy)
-  int64_t iterations = 1;  // eval: deterministic rollout iterations
-  std::string resume;      // scratch/finetune: run folder to continue
-  std::string checkpoint;  // export: checkpoint file
-  int64_t episodes = 0;    // record
-  int64_t steps = 0;       // record
-  double noise = 0.0;      // record
-  int64_t seed = -1;       // record (< 0: the config's seed)
+  std::string policy;          // eval: policy file (else base_policy)
+  int64_t iterations = 1;      // eval: deterministic rollout iterations
+  std::string resume;          // scratch/finetune: run folder to continue
+  std::string checkpoint;      // export: checkpoint file
+  int64_t episodes = 0;        // record
+  int64_t steps = 0;           // record
+  double noise = 0.0;          // record
+  int64_t seed = -1;           // record (< 0: the config's seed)
   bool deterministic = false;  // record
 };
 
@@ -154,7 +156,8 @@ std::shared_ptr<FlowPolicy> load_policy(RunConfig& cfg, const std::string& path,
 void prepare_run_dir(const fs::path& dir, bool force) {
   static const char* const kRunFiles[] = {"config.yaml",   "run.json",  "metrics.csv",
                                           "metrics.jsonl", "policy.pt", "checkpoint.pt"};
-  if (fs::exists(dir) && !fs::is_directory(dir)) throw UsageError("--out: '" + dir.string() + "' is a file, not a folder");
+  if (fs::exists(dir) && !fs::is_directory(dir))
+    throw UsageError("--out: '" + dir.string() + "' is a file, not a folder");
   if (fs::exists(dir) && !fs::is_empty(dir)) {
     if (!force)
       throw UsageError("the run folder '" + dir.string() +
@@ -242,24 +245,30 @@ int train_or_eval(const Args& a) {
     // The checkpoint holds the policy (the base policy file is not needed any more).
   } else if (a.command == "scratch") {
     if (!cfg.base_policy.empty())
-      throw UsageError(cfg.origins.count("base_policy") ? cfg.origins.at("base_policy") + ": key 'base_policy': is set, "
-                                                          "but `rldt scratch` trains a new policy; use `rldt finetune`"
-                                                        : "base_policy is set; use `rldt finetune`");
+      throw UsageError(cfg.origins.count("base_policy")
+                           ? cfg.origins.at("base_policy") +
+                                 ": key 'base_policy': is set, "
+                                 "but `rldt scratch` trains a new policy; use `rldt finetune`"
+                           : "base_policy is set; use `rldt finetune`");
   } else {
     const std::string path = eval && !a.policy.empty() ? a.policy : cfg.base_policy;
     policy = load_policy(cfg, path, eval ? "`rldt eval` (--policy FILE or base_policy)" : "`rldt finetune`");
   }
   int64_t iterations = cfg.trainer.n_train_itr;
+  int64_t whole_episodes = 0;
   if (eval) {
     if (a.iterations < 1) throw UsageError("--iterations must be >= 1, got " + std::to_string(a.iterations));
     iterations = a.iterations;
     cfg.trainer.val_freq = 1;  // every iteration is a deterministic evaluation
+    // The whole-episode evaluation runs once at the end (eval_episodes, else n_envs episodes).
+    whole_episodes = cfg.trainer.eval_episodes > 0 ? cfg.trainer.eval_episodes : cfg.trainer.n_envs;
+    cfg.trainer.eval_episodes = 0;
     // Long enough for every env to finish at least one whole episode.
     const int64_t max_steps = make_env(cfg.trainer.env, cfg.trainer.env_options)->spec().max_episode_steps;
     const int64_t needed = (max_steps + cfg.trainer.act_steps - 1) / cfg.trainer.act_steps;
     if (cfg.trainer.n_steps < needed) {
-      std::cout << "eval: n_steps " << cfg.trainer.n_steps << " -> " << needed << " so that every env finishes an episode ("
-                << max_steps << " steps)\n";
+      std::cout << "eval: n_steps " << cfg.trainer.n_steps << " -> " << needed
+                << " so that every env finishes an episode (" << max_steps << " steps)\n";
       cfg.trainer.n_steps = needed;
     }
   }
@@ -391,8 +400,13 @@ int train_or_eval(const Args& a) {
       std::cerr << "rldt: no episode finished during evaluation\n";
       return kFailure;
     }
-    std::cout << "eval: mean return " << eval_return_sum / static_cast<double>(eval_episodes) << " over "
-              << eval_episodes << " episodes (deterministic)\n";
+    std::cout << "eval: the iterations' own episodes: mean return "
+              << eval_return_sum / static_cast<double>(eval_episodes) << " over " << eval_episodes
+              << " (episodes that end early are over-represented)\n";
+    const auto r = trainer->evaluate(whole_episodes);
+    std::cout << "eval: mean return " << r.mean_return << " over " << whole_episodes
+              << " episodes (whole deterministic episodes on separate envs reset with seed + 1000003 + i; std "
+              << r.std_return << ", mean length " << r.mean_length << ")\n";
   }
   if (!dir.empty() && !eval) {
     trainer->policy().save((dir / "policy.pt").string());
@@ -523,11 +537,18 @@ int record_command(const Args& a) {
   if (fs::path(a.out).has_parent_path() && !fs::is_directory(fs::path(a.out).parent_path()))
     throw UsageError("--out: the folder '" + fs::path(a.out).parent_path().string() + "' does not exist");
   if (!fs::is_regular_file(a.policy)) throw UsageError("--policy: the policy file '" + a.policy + "' does not exist");
+  // A FlowPolicy file (rldt pretrain / scratch / finetune) or a SAC policy (rldt sac).
   std::shared_ptr<FlowPolicy> policy;
+  std::shared_ptr<SacPolicy> sac_policy;
   try {
     policy = std::make_shared<FlowPolicy>(FlowPolicy::load(a.policy));
-  } catch (const std::exception& e) {
-    throw UsageError("--policy: cannot load '" + a.policy + "': " + error_message(e));
+  } catch (const std::exception& flow_error) {
+    try {
+      sac_policy = SacPolicy::load(a.policy);
+    } catch (const std::exception& sac_error) {
+      throw UsageError("--policy: cannot load '" + a.policy + "' as a FlowPolicy (" + error_message(flow_error) +
+                       ") nor as a SAC policy (" + error_message(sac_error) + ")");
+    }
   }
   RecordConfig rc;
   rc.env = cfg.trainer.env;
@@ -540,14 +561,18 @@ int record_command(const Args& a) {
   rc.noise = a.noise;
   rc.deterministic = a.deterministic;
   rc.seed = a.seed >= 0 ? static_cast<uint64_t>(a.seed) : cfg.trainer.seed;
-  if (rc.act_steps > policy->config().horizon_steps)
+  if (sac_policy) {
+    if (rc.act_steps != 1) std::cout << "SAC policy: one action per step (act_steps " << rc.act_steps << " ignored)\n";
+    rc.act_steps = 1;
+  } else if (rc.act_steps > policy->config().horizon_steps) {
     throw UsageError(a.config + ": key 'act_steps': " + std::to_string(rc.act_steps) +
                      " is more than the policy's horizon_steps (" + std::to_string(policy->config().horizon_steps) +
                      ")");
+  }
   const auto t0 = std::chrono::steady_clock::now();
   Dataset data;
   try {
-    data = record_dataset(*policy, rc);
+    data = sac_policy ? record_dataset(*sac_policy, rc) : record_dataset(*policy, rc);
   } catch (const ArgumentError& e) {
     throw UsageError(a.config + ": " + error_message(e));
   }
@@ -567,6 +592,68 @@ int record_command(const Args& a) {
   const double sd = n ? std::sqrt(std::max(0.0, sq / static_cast<double>(n) - mean * mean)) : 0.0;
   std::cout << "recorded " << data.size() << " steps, " << n << " episodes (return " << mean << " +- " << sd << ") of "
             << rc.env << " in " << cli::format_duration(secs) << " to " << a.out << "\n";
+  return kOk;
+}
+
+// ---------------------------------------------------------------------------
+// rldt sac: the SAC baseline (issue 5) from the same config files (section sac:).
+// ---------------------------------------------------------------------------
+int sac_command(const Args& a) {
+  if (a.config.empty()) throw UsageError("sac: --config FILE is required");
+  RunConfig cfg = load_run_config(a.config, a.overrides, ConfigUse::sac);
+  const SacTrainerConfig sc = sac_trainer_config(cfg);
+  const fs::path dir =
+      a.out.empty() ? fs::path("runs") / (config_name(a.config) + "-seed" + std::to_string(sc.seed)) : fs::path(a.out);
+  prepare_run_dir(dir, a.force);
+  std::unique_ptr<SacTrainer> trainer;
+  try {
+    trainer = std::make_unique<SacTrainer>(sc);
+  } catch (const ArgumentError& e) {
+    throw UsageError(a.config + ": " + error_message(e));
+  }
+  write_text(dir / "config.yaml",
+             to_yaml(cfg, "Resolved config of this run (rldt sac, " + now_iso8601() +
+                              ").\nLoads back with: rldt sac --config " + (dir / "config.yaml").string()));
+  RunRecord record;
+  record.path = dir / "run.json";
+  record.json = {{"command", "sac"},         {"config", a.config}, {"config_name", config_name(a.config)},
+                 {"overrides", a.overrides}, {"seed", sc.seed},    {"started", now_iso8601()},
+                 {"status", "running"}};
+  write_text(record.path, record.json.dump(2) + "\n");
+  cli::SacMetricsLog log(dir.string());
+  std::cout << "run folder: " << dir.string() << " (SAC on " << sc.env << ", " << sc.n_iterations << " iterations of "
+            << sc.steps_per_iteration * sc.n_envs << " env steps)\n";
+  const std::string policy_path = (dir / "policy.pt").string();
+
+  install_stop_handlers();
+  const auto t_start = std::chrono::steady_clock::now();
+  int64_t itr = 0;
+  for (; itr < sc.n_iterations && g_stop_signal == 0; ++itr) {
+    const auto t0 = std::chrono::steady_clock::now();
+    SacIterationMetrics m;
+    try {
+      m = trainer->train_iteration();
+    } catch (const std::exception& e) {
+      std::cerr << "rldt: error in iteration " << itr << ": " << error_message(e) << "\n";
+      record.status("failed in iteration " + std::to_string(itr) + ": " + error_message(e));
+      return kFailure;
+    }
+    const auto t1 = std::chrono::steady_clock::now();
+    const double seconds = std::chrono::duration<double>(t1 - t0).count();
+    const double wall = std::chrono::duration<double>(t1 - t_start).count();
+    log.write(m, seconds, wall);
+    std::cout << cli::sac_progress_line(m, sc.n_iterations, seconds, wall) << std::endl;
+  }
+  trainer->save_policy(policy_path);
+  std::cout << "policy saved to " << policy_path << " (SacPolicy; rldt record --policy reads it)\n";
+  if (g_stop_signal != 0) {
+    const int sig = g_stop_signal;
+    std::cerr << "rldt: stopped by " << (sig == SIGINT ? "SIGINT" : "SIGTERM") << " after iteration " << itr - 1
+              << "; metrics and policy are in " << dir.string() << " (SAC runs have no checkpoint to resume from)\n";
+    record.status("interrupted after iteration " + std::to_string(itr - 1));
+    return 128 + sig;
+  }
+  record.status("completed");
   return kOk;
 }
 
@@ -611,8 +698,9 @@ int main(int argc, char** argv) {
   exp->add_option("--checkpoint", a.checkpoint, "checkpoint file (RUN_DIR/checkpoint.pt)")->required();
   exp->add_option("--out,-o", a.out, "policy file to write")->required();
   exp->add_flag("--force", a.force, "overwrite --out if it exists");
-  auto* plot = app.add_subcommand("plot", "learning curves of run folders: rldt plot RUN_DIR... --out FILE.png "
-                                          "[--metric M] [--x env_steps|seconds_wall] (python3 + matplotlib)");
+  auto* plot = app.add_subcommand("plot",
+                                  "learning curves of run folders: rldt plot RUN_DIR... --out FILE.png "
+                                  "[--metric M] [--x env_steps|seconds_wall] (python3 + matplotlib)");
   plot->prefix_command();  // everything after `plot` goes to the plotting script
   plot->set_help_flag();
   eval->add_option("--policy,-p", a.policy, "policy file (default: the config's base_policy)");
@@ -624,7 +712,8 @@ int main(int argc, char** argv) {
   auto* record = app.add_subcommand("record", "roll out a policy and record a D4RL-layout dataset (.npz)");
   record->add_option("--config,-c", a.config, "YAML config file (env, env_options, n_envs, act_steps, seed)")
       ->required();
-  record->add_option("--policy,-p", a.policy, "FlowPolicy file to roll out")->required();
+  record->add_option("--policy,-p", a.policy, "policy file to roll out: a FlowPolicy or a SAC policy (rldt sac)")
+      ->required();
   record->add_option("--out,-o", a.out, "dataset file to write (.npz)")->required();
   auto* rec_eps = record->add_option("--episodes", a.episodes, "record this many finished episodes");
   auto* rec_steps = record->add_option("--steps", a.steps, "record this many env steps");
@@ -632,9 +721,12 @@ int main(int argc, char** argv) {
   record->add_option("--noise", a.noise, "sigma of Gaussian noise on policy actions (in [-1, 1] units)")
       ->capture_default_str();
   record->add_option("--seed", a.seed, "seed of env resets, sampling and noise (default: the config's seed)");
-  record->add_flag("--deterministic", a.deterministic, "sample from x_0 = 0 (noise is still added)");
+  record->add_flag("--deterministic", a.deterministic,
+                   "FlowPolicy: sample from x_0 = 0; SAC: tanh(mean) (noise is still added)");
   record->add_flag("--force", a.force, "overwrite an existing --out file");
   record->add_option("overrides", a.overrides, "config overrides key.path=value, e.g. n_envs=4");
+  auto* sac_cmd = app.add_subcommand("sac", "train the SAC baseline (tanh-Gaussian actor; config section sac:)");
+  add_run_options(sac_cmd);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -647,6 +739,7 @@ int main(int argc, char** argv) {
     if (a.command == "export") return export_policy(a);
     if (a.command == "pretrain") return pretrain_command(a);
     if (a.command == "record") return record_command(a);
+    if (a.command == "sac") return sac_command(a);
     return train_or_eval(a);
   } catch (const ConfigError& e) {
     std::cerr << "rldt: config error: " << e.what() << "\n";

@@ -36,9 +36,13 @@ std::vector<Column> columns(const IterationMetrics& m, double iteration_seconds,
       {"grad_norm", m.grad_norm, false},
       {"particle_distance", m.particle_distance, false},
       {"reward_scale", m.reward_scale, false},
+      {"eval_return", m.eval_return, false},
+      {"eval_return_std", m.eval_return_std, false},
+      {"eval_length", m.eval_length, false},
       {"seconds_rollout", m.seconds_rollout, false},
       {"seconds_critic", m.seconds_critic, false},
       {"seconds_actor", m.seconds_actor, false},
+      {"seconds_eval", m.seconds_eval, false},
       {"seconds_iteration", iteration_seconds, false},
       {"seconds_wall", wall_seconds, false},
   };
@@ -69,6 +73,38 @@ std::string num(double x, const char* fmt = "%.4g") {
   char buf[40];
   std::snprintf(buf, sizeof buf, fmt, x);
   return buf;
+}
+
+// Creates (truncates) both files and writes the CSV header.
+void open_fresh(std::ofstream& csv, std::ofstream& jsonl, const std::string& csv_path, const std::string& jsonl_path,
+                const std::vector<Column>& header) {
+  csv.open(csv_path, std::ios::trunc);
+  if (!csv) throw std::runtime_error("cannot write " + csv_path);
+  jsonl.open(jsonl_path, std::ios::trunc);
+  if (!jsonl) throw std::runtime_error("cannot write " + jsonl_path);
+  for (size_t i = 0; i < header.size(); ++i) csv << (i ? "," : "") << header[i].name;
+  csv << "\n" << std::flush;
+}
+
+// Appends `row` to both files (non-finite values: empty cells, JSON nulls); `flags` are written
+// to the JSON line as booleans instead of 0/1.
+void write_row(std::ofstream& csv, std::ofstream& jsonl, const std::string& csv_path, const std::string& jsonl_path,
+               const std::vector<Column>& row, const std::vector<std::pair<const char*, bool>>& flags = {}) {
+  nlohmann::ordered_json j;
+  for (size_t i = 0; i < row.size(); ++i) {
+    const auto& c = row[i];
+    csv << (i ? "," : "") << csv_cell(c);
+    if (!std::isfinite(c.value))
+      j[c.name] = nullptr;
+    else if (c.integer)
+      j[c.name] = static_cast<int64_t>(c.value);
+    else
+      j[c.name] = c.value;
+  }
+  for (const auto& [name, value] : flags) j[name] = value;
+  csv << "\n" << std::flush;
+  jsonl << j.dump() << "\n" << std::flush;
+  if (!csv || !jsonl) throw std::runtime_error("writing " + csv_path + " or " + jsonl_path + " failed");
 }
 
 }  // namespace
@@ -118,39 +154,18 @@ MetricsLog::MetricsLog(const std::string& dir, int64_t keep_below)
     if (!jsonl_) throw std::runtime_error("cannot write " + jsonl_path_);
     return;
   }
-  csv_.open(csv_path_, std::ios::trunc);
-  if (!csv_) throw std::runtime_error("cannot write " + csv_path_);
-  jsonl_.open(jsonl_path_, std::ios::trunc);
-  if (!jsonl_) throw std::runtime_error("cannot write " + jsonl_path_);
-  const auto header = columns(IterationMetrics{}, 0, 0);
-  for (size_t i = 0; i < header.size(); ++i) csv_ << (i ? "," : "") << header[i].name;
-  csv_ << "\n" << std::flush;
+  open_fresh(csv_, jsonl_, csv_path_, jsonl_path_, columns(IterationMetrics{}, 0, 0));
 }
 
 void MetricsLog::write(const IterationMetrics& m, double iteration_seconds, double wall_seconds) {
-  const auto row = columns(m, iteration_seconds, wall_seconds);
-  nlohmann::ordered_json j;
-  for (size_t i = 0; i < row.size(); ++i) {
-    const auto& c = row[i];
-    csv_ << (i ? "," : "") << csv_cell(c);
-    if (!std::isfinite(c.value))
-      j[c.name] = nullptr;
-    else if (c.integer)
-      j[c.name] = static_cast<int64_t>(c.value);
-    else
-      j[c.name] = c.value;
-  }
-  j["eval"] = m.eval;  // a JSON boolean
-  csv_ << "\n" << std::flush;
-  jsonl_ << j.dump() << "\n" << std::flush;
-  if (!csv_ || !jsonl_) throw std::runtime_error("writing " + csv_path_ + " or " + jsonl_path_ + " failed");
+  write_row(csv_, jsonl_, csv_path_, jsonl_path_, columns(m, iteration_seconds, wall_seconds), {{"eval", m.eval}});
 }
 
 std::string Progress::line(const IterationMetrics& m, double iteration_seconds, double wall_seconds) {
   const int64_t steps = m.env_steps - last_env_steps_;
   last_env_steps_ = m.env_steps;
   if (m.eval) {
-    last_eval_return_ = m.episode_return;
+    last_eval_return_ = std::isfinite(m.eval_return) ? m.eval_return : m.episode_return;
     last_eval_itr_ = m.iteration;
   }
   const int64_t done = m.iteration + 1;
@@ -159,8 +174,9 @@ std::string Progress::line(const IterationMetrics& m, double iteration_seconds, 
   s += "| env steps " + thousands(m.env_steps);
   s += " | " + thousands(static_cast<int64_t>(iteration_seconds > 0 ? steps / iteration_seconds : 0)) + " steps/s";
   s += " | return " + num(m.episode_return, "%.1f");
-  s += " | eval " + (last_eval_itr_ >= 0 ? num(last_eval_return_, "%.1f") + " (itr " + std::to_string(last_eval_itr_) + ")"
-                                         : std::string("-"));
+  s += " | eval " + (last_eval_itr_ >= 0
+                         ? num(last_eval_return_, "%.1f") + " (itr " + std::to_string(last_eval_itr_) + ")"
+                         : std::string("-"));
   if (!m.eval) s += " | critic " + num(m.critic_loss) + " | actor " + num(m.actor_loss);
   const double per_itr = wall_seconds / static_cast<double>(done);
   s += " | " + num(iteration_seconds, "%.1f") + " s/itr | ETA " +
@@ -181,31 +197,64 @@ std::vector<Column> pretrain_columns(const PretrainLog& l) {
 
 PretrainMetricsLog::PretrainMetricsLog(const std::string& dir)
     : csv_path_(dir + "/metrics.csv"), jsonl_path_(dir + "/metrics.jsonl") {
-  csv_.open(csv_path_, std::ios::trunc);
-  if (!csv_) throw std::runtime_error("cannot write " + csv_path_);
-  jsonl_.open(jsonl_path_, std::ios::trunc);
-  if (!jsonl_) throw std::runtime_error("cannot write " + jsonl_path_);
-  const auto header = pretrain_columns(PretrainLog{});
-  for (size_t i = 0; i < header.size(); ++i) csv_ << (i ? "," : "") << header[i].name;
-  csv_ << "\n" << std::flush;
+  open_fresh(csv_, jsonl_, csv_path_, jsonl_path_, pretrain_columns(PretrainLog{}));
 }
 
 void PretrainMetricsLog::write(const PretrainLog& l) {
-  const auto row = pretrain_columns(l);
-  nlohmann::ordered_json j;
-  for (size_t i = 0; i < row.size(); ++i) {
-    const auto& c = row[i];
-    csv_ << (i ? "," : "") << csv_cell(c);
-    if (!std::isfinite(c.value))
-      j[c.name] = nullptr;
-    else if (c.integer)
-      j[c.name] = static_cast<int64_t>(c.value);
-    else
-      j[c.name] = c.value;
-  }
-  csv_ << "\n" << std::flush;
-  jsonl_ << j.dump() << "\n" << std::flush;
-  if (!csv_ || !jsonl_) throw std::runtime_error("writing " + csv_path_ + " or " + jsonl_path_ + " failed");
+  write_row(csv_, jsonl_, csv_path_, jsonl_path_, pretrain_columns(l));
+}
+
+namespace {
+std::vector<Column> sac_columns(const SacIterationMetrics& m, double iteration_seconds, double wall_seconds) {
+  return {
+      {"iteration", static_cast<double>(m.iteration), true},
+      {"eval", m.eval ? 1.0 : 0.0, true},
+      {"env_steps", static_cast<double>(m.env_steps), true},
+      {"updates", static_cast<double>(m.updates), true},
+      {"episode_return", m.episode_return, false},
+      {"episode_length", m.episode_length, false},
+      {"episodes", static_cast<double>(m.episodes), true},
+      {"reward_per_step", m.reward_per_step, false},
+      {"eval_return", m.eval_return, false},
+      {"eval_return_std", m.eval_return_std, false},
+      {"eval_length", m.eval_length, false},
+      {"critic_loss", m.critic_loss, false},
+      {"actor_loss", m.actor_loss, false},
+      {"alpha_loss", m.alpha_loss, false},
+      {"entropy", m.entropy, false},
+      {"q_mean", m.q_mean, false},
+      {"alpha", m.alpha, false},
+      {"seconds_rollout", m.seconds_rollout, false},
+      {"seconds_update", m.seconds_update, false},
+      {"seconds_eval", m.seconds_eval, false},
+      {"seconds_iteration", iteration_seconds, false},
+      {"seconds_wall", wall_seconds, false},
+  };
+}
+}  // namespace
+
+SacMetricsLog::SacMetricsLog(const std::string& dir)
+    : csv_path_(dir + "/metrics.csv"), jsonl_path_(dir + "/metrics.jsonl") {
+  open_fresh(csv_, jsonl_, csv_path_, jsonl_path_, sac_columns(SacIterationMetrics{}, 0, 0));
+}
+
+void SacMetricsLog::write(const SacIterationMetrics& m, double iteration_seconds, double wall_seconds) {
+  write_row(csv_, jsonl_, csv_path_, jsonl_path_, sac_columns(m, iteration_seconds, wall_seconds), {{"eval", m.eval}});
+}
+
+std::string sac_progress_line(const SacIterationMetrics& m, int64_t total, double iteration_seconds,
+                              double wall_seconds) {
+  const int64_t done = m.iteration + 1;
+  std::string s = "[" + std::to_string(done) + "/" + std::to_string(total) + "] itr " + std::to_string(m.iteration) +
+                  (m.eval ? " eval " : "      ");
+  s += "| env steps " + thousands(m.env_steps) + " | updates " + thousands(m.updates);
+  s += " | return " + num(m.episode_return, "%.1f");
+  if (m.eval) s += " | eval " + num(m.eval_return, "%.1f") + " +- " + num(m.eval_return_std, "%.1f");
+  s += " | critic " + num(m.critic_loss) + " | alpha " + num(m.alpha, "%.3g");
+  const double per_itr = wall_seconds / static_cast<double>(done);
+  s += " | " + num(iteration_seconds, "%.1f") + " s/itr | ETA " +
+       format_duration(per_itr * static_cast<double>(total - done));
+  return s;
 }
 
 std::string pretrain_progress_line(const PretrainLog& l, int64_t n_updates) {
@@ -239,7 +288,8 @@ std::string format_duration(double seconds) {
   const auto s = static_cast<int64_t>(std::llround(seconds));
   char buf[40];
   if (s >= 3600)
-    std::snprintf(buf, sizeof buf, "%lldh%02lldm", static_cast<long long>(s / 3600), static_cast<long long>(s % 3600 / 60));
+    std::snprintf(buf, sizeof buf, "%lldh%02lldm", static_cast<long long>(s / 3600),
+                  static_cast<long long>(s % 3600 / 60));
   else if (s >= 60)
     std::snprintf(buf, sizeof buf, "%lldm%02llds", static_cast<long long>(s / 60), static_cast<long long>(s % 60));
   else

@@ -8,6 +8,7 @@
 
 #include "rldt/train/pretrain.hpp"
 #include "rldt/train/rldt_trainer.hpp"
+#include "rldt/train/sac_trainer.hpp"
 
 namespace rldt::cli {
 
@@ -38,6 +39,23 @@ class PretrainMetricsLog {
   std::ofstream csv_, jsonl_;
   std::string csv_path_, jsonl_path_;
 };
+
+// `rldt sac`: one row per iteration (every SacIterationMetrics field, plus seconds_iteration and
+// seconds_wall) in dir/metrics.csv and dir/metrics.jsonl. eval_return is the deterministic
+// evaluation (bench/grid.py reads it on rows with eval = 1).
+class SacMetricsLog {
+ public:
+  explicit SacMetricsLog(const std::string& dir);
+  void write(const SacIterationMetrics& m, double iteration_seconds, double wall_seconds);
+
+ private:
+  std::ofstream csv_, jsonl_;
+  std::string csv_path_, jsonl_path_;
+};
+
+// "[12/200] itr 11 eval | env steps 12,000 | 74 steps/s | return 812.3 | eval 1,034.2 (itr 9) | alpha 0.08 | ..."
+std::string sac_progress_line(const SacIterationMetrics& m, int64_t total, double iteration_seconds,
+                              double wall_seconds);
 
 // "[2,000/20,000] epoch 1.3 | loss 0.412 | val 0.398 | val action mse 0.051 | 812 updates/s | ETA 22s"
 std::string pretrain_progress_line(const PretrainLog& log, int64_t n_updates);

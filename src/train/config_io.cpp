@@ -102,6 +102,7 @@ void visit(V& v, RldtTrainerConfig& c) {
   v.field("n_train_itr", c.n_train_itr);
   v.field("n_critic_warmup_itr", c.n_critic_warmup_itr);
   v.field("val_freq", c.val_freq);
+  v.field("eval_episodes", c.eval_episodes);
   v.field("gamma", c.gamma);
   v.field("td_lambda", c.td_lambda);
   v.field("bootstrap_truncated", c.bootstrap_truncated);
@@ -136,11 +137,37 @@ void visit(V& v, PretrainConfig& c) {
 }
 
 template <class V>
+void visit(V& v, SacRunConfig& c) {
+  v.field("steps_per_iteration", c.steps_per_iteration);
+  v.field("eval_episodes", c.eval_episodes);
+  auto& l = c.learner;
+  v.field("hidden", l.hidden);
+  v.field("activation", l.activation);
+  v.field("actor_lr", l.actor_lr);
+  v.field("critic_lr", l.critic_lr);
+  v.field("alpha_lr", l.alpha_lr);
+  v.field("gamma", l.gamma);
+  v.field("tau", l.tau);
+  v.field("batch_size", l.batch_size);
+  v.field("autotune_alpha", l.autotune_alpha);
+  v.field("target_entropy_per_dim", l.target_entropy_per_dim);
+  v.field("init_alpha", l.init_alpha);
+  v.field("log_std_min", l.log_std_min);
+  v.field("log_std_max", l.log_std_max);
+  v.field("policy_frequency", l.policy_frequency);
+  v.field("target_frequency", l.target_frequency);
+  v.field("learning_starts", l.learning_starts);
+  v.field("buffer_size", l.buffer_size);
+  v.field("utd", l.utd);
+}
+
+template <class V>
 void visit(V& v, RunConfig& c) {
   v.field("base_policy", c.base_policy);
   v.field("checkpoint_freq", c.checkpoint_freq);
   visit(v, c.trainer);
   v.section("pretrain", c.pretrain);
+  v.section("sac", c.sac);
 }
 
 // ---------------------------------------------------------------------------
@@ -177,9 +204,9 @@ bool parse_int_text(const std::string& s, int64_t& out) {
 
 bool parse_double_text(const std::string& s, double& out) {
   static const std::map<std::string, double> special = {
-      {".inf", HUGE_VAL},  {".Inf", HUGE_VAL},   {".INF", HUGE_VAL},   {"+.inf", HUGE_VAL}, {"+.Inf", HUGE_VAL},
-      {"+.INF", HUGE_VAL}, {"-.inf", -HUGE_VAL}, {"-.Inf", -HUGE_VAL}, {"-.INF", -HUGE_VAL},
-      {".nan", NAN},       {".NaN", NAN},        {".NAN", NAN}};
+      {".inf", HUGE_VAL},   {".Inf", HUGE_VAL},  {".INF", HUGE_VAL},   {"+.inf", HUGE_VAL},
+      {"+.Inf", HUGE_VAL},  {"+.INF", HUGE_VAL}, {"-.inf", -HUGE_VAL}, {"-.Inf", -HUGE_VAL},
+      {"-.INF", -HUGE_VAL}, {".nan", NAN},       {".NaN", NAN},        {".NAN", NAN}};
   if (auto it = special.find(s); it != special.end()) {
     out = it->second;
     return true;
@@ -195,7 +222,8 @@ bool parse_double_text(const std::string& s, double& out) {
 
 class Reader {
  public:
-  Reader(YAML::Node map, std::string prefix, const Source& src) : map_(std::move(map)), prefix_(std::move(prefix)), src_(src) {}
+  Reader(YAML::Node map, std::string prefix, const Source& src)
+      : map_(std::move(map)), prefix_(std::move(prefix)), src_(src) {}
 
   template <class T>
   void field(const char* name, T& value) {
@@ -342,11 +370,13 @@ std::string format_value(double x) {
   return s;
 }
 std::string format_value(const std::string& s) {
-  static const std::set<std::string> keywords = {"null", "Null", "NULL", "~",   "true", "True", "TRUE", "false",
-                                                 "False", "FALSE", "yes", "Yes", "no",  "No",   "on",   "off"};
-  bool plain = !s.empty() && !keywords.count(s) && (std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_' ||
-                                                   s[0] == '/' || s[0] == '.');
-  for (char ch : s) plain = plain && (std::isalnum(static_cast<unsigned char>(ch)) || std::string("_./-+").find(ch) != std::string::npos);
+  static const std::set<std::string> keywords = {"null",  "Null",  "NULL", "~",   "true", "True", "TRUE", "false",
+                                                 "False", "FALSE", "yes",  "Yes", "no",   "No",   "on",   "off"};
+  bool plain = !s.empty() && !keywords.count(s) &&
+               (std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_' || s[0] == '/' || s[0] == '.');
+  for (char ch : s)
+    plain =
+        plain && (std::isalnum(static_cast<unsigned char>(ch)) || std::string("_./-+").find(ch) != std::string::npos);
   if (plain) return s;
   std::string out = "\"";
   for (char ch : s) {
@@ -514,6 +544,22 @@ void validate_part(const RunConfig& cfg, const std::string& prefix, const std::f
 // Public functions
 // ---------------------------------------------------------------------------
 
+SacTrainerConfig sac_trainer_config(const RunConfig& cfg) {
+  SacTrainerConfig s;
+  const auto& t = cfg.trainer;
+  s.env = t.env;
+  s.env_options = t.env_options;
+  s.n_envs = t.n_envs;
+  s.env_threads = t.env_threads;
+  s.seed = t.seed;
+  s.n_iterations = t.n_train_itr;
+  s.val_freq = t.val_freq;
+  s.steps_per_iteration = cfg.sac.steps_per_iteration;
+  s.eval_episodes = cfg.sac.eval_episodes;
+  s.sac = cfg.sac.learner;
+  return s;
+}
+
 std::vector<std::string> config_key_paths() {
   static const std::vector<std::string> paths = [] {
     std::vector<std::string> out;
@@ -573,16 +619,21 @@ void apply_override(RunConfig& cfg, const std::string& assignment) {
   read_into(cfg, node, src);
 }
 
-void validate_run_config(const RunConfig& cfg, bool check_env) {
+void validate_run_config(const RunConfig& cfg, bool check_env, ConfigUse use) {
   const auto& t = cfg.trainer;
-  validate_part(cfg, "policy.", [&] { t.policy.validate(); });
-  validate_part(cfg, "critic.", [&] { t.critic.validate(); });
-  validate_part(cfg, "actor.svgd.", [&] { t.actor.svgd.validate(); });
-  validate_part(cfg, "actor.", [&] { t.actor.validate(); });
-  validate_part(cfg, "", [&] { t.validate(); });
-  if (cfg.checkpoint_freq < 1)
-    fail_validation(cfg, "", "checkpoint_freq must be >= 1, got " + std::to_string(cfg.checkpoint_freq));
-  validate_part(cfg, "pretrain.", [&] { cfg.pretrain.validate(); });
+  if (use == ConfigUse::sac) {
+    validate_part(cfg, "sac.", [&] { sac_trainer_config(cfg).validate(); });
+  } else {
+    validate_part(cfg, "policy.", [&] { t.policy.validate(); });
+    validate_part(cfg, "critic.", [&] { t.critic.validate(); });
+    validate_part(cfg, "actor.svgd.", [&] { t.actor.svgd.validate(); });
+    validate_part(cfg, "actor.", [&] { t.actor.validate(); });
+    validate_part(cfg, "", [&] { t.validate(); });
+    if (cfg.checkpoint_freq < 1)
+      fail_validation(cfg, "", "checkpoint_freq must be >= 1, got " + std::to_string(cfg.checkpoint_freq));
+    validate_part(cfg, "pretrain.", [&] { cfg.pretrain.validate(); });
+    validate_part(cfg, "sac.", [&] { sac_trainer_config(cfg).validate(); });
+  }
   if (!check_env) return;
   const auto names = env_names();
   bool known = false;
@@ -595,14 +646,14 @@ void validate_run_config(const RunConfig& cfg, bool check_env) {
   validate_part(cfg, "env_options.", [&] { make_env(t.env, t.env_options); });
 }
 
-RunConfig load_run_config(const std::string& path, const std::vector<std::string>& overrides) {
+RunConfig load_run_config(const std::string& path, const std::vector<std::string>& overrides, ConfigUse use) {
   std::ifstream in(path);
   if (!in) throw ConfigError(path + ": cannot read the config file (" + std::strerror(errno) + ")");
   std::stringstream text;
   text << in.rdbuf();
   RunConfig cfg = parse_run_config(text.str(), path);
   for (const auto& o : overrides) apply_override(cfg, o);
-  validate_run_config(cfg);
+  validate_run_config(cfg, true, use);
   return cfg;
 }
 

@@ -207,19 +207,46 @@ void push_row(Dataset& ep, const double* obs, const double* action, double rewar
 }  // namespace
 
 Dataset record_dataset(FlowPolicy& policy, const RecordConfig& cfg) {
-  cfg.validate();
   const auto& pc = policy.config();
   check_arg(cfg.act_steps <= pc.horizon_steps, "act_steps (", cfg.act_steps,
             ") must be <= the policy's horizon_steps (", pc.horizon_steps, ")");
+  const ChunkPlanner plan = [&](const torch::Tensor& obs, const BoxSpec& box, at::Generator& gen) {
+    auto a = policy.act(policy.normalizer().normalize_obs(obs), gen, cfg.deterministic);  // (B, H, d) in [-1, 1]
+    if (cfg.noise > 0) a = a + cfg.noise * torch::randn(a.sizes(), gen);
+    check_arg(torch::isfinite(a).all().item<bool>(), "the policy produced a non-finite action");
+    return policy.normalizer().action_to_env(a, box);
+  };
+  return record_dataset(plan, pc.obs_dim, pc.action_dim, pc.horizon_steps, cfg);
+}
+
+Dataset record_dataset(SacPolicy& policy, const RecordConfig& cfg) {
+  check_arg(cfg.act_steps == 1, "act_steps must be 1 to record a SAC policy (it plans one action per step), got ",
+            cfg.act_steps);
+  const ChunkPlanner plan = [&](const torch::Tensor& obs, const BoxSpec& box, at::Generator& gen) {
+    auto a = policy.act(obs, gen, cfg.deterministic);  // (B, d) in [-1, 1]
+    if (cfg.noise > 0) a = (a + cfg.noise * torch::randn(a.sizes(), gen)).clamp(-1.0, 1.0);
+    check_arg(torch::isfinite(a).all().item<bool>(), "the policy produced a non-finite action");
+    // [-1, 1] → the env's action box (the map SacPolicy::to_env_units applies with its stored bounds).
+    auto low = torch::tensor(box.low, torch::kFloat64), high = torch::tensor(box.high, torch::kFloat64);
+    return (low + (a.to(torch::kFloat64) + 1.0) * 0.5 * (high - low)).unsqueeze(1);  // (B, 1, d)
+  };
+  return record_dataset(plan, policy.obs_dim(), policy.action_dim(), 1, cfg);
+}
+
+Dataset record_dataset(const ChunkPlanner& plan, int64_t obs_dim, int64_t action_dim, int64_t horizon,
+                       const RecordConfig& cfg) {
+  cfg.validate();
+  check_arg(cfg.act_steps <= horizon, "act_steps (", cfg.act_steps, ") must be <= the policy's horizon (", horizon,
+            ")");
   VecEnv env(cfg.env, static_cast<int>(cfg.n_envs), static_cast<int>(cfg.env_threads), cfg.env_options);
-  const int64_t N = cfg.n_envs, O = env.obs_dim(), d = env.act_dim(), H = pc.horizon_steps;
-  check_arg(pc.obs_dim == O && pc.action_dim == d, "the policy has obs_dim ", pc.obs_dim, " and action_dim ",
-            pc.action_dim, "; env '", cfg.env, "' has ", O, " and ", d);
+  const int64_t N = cfg.n_envs, O = env.obs_dim(), d = env.act_dim(), H = horizon;
+  check_arg(obs_dim == O && action_dim == d, "the policy has obs_dim ", obs_dim, " and action_dim ", action_dim,
+            "; env '", cfg.env, "' has ", O, " and ", d);
   const auto& box = env.spec().action;
   auto gen = make_generator(cfg.seed);
 
   std::vector<double> obs = env.reset(cfg.seed).obs;  // (N, O)
-  std::vector<double> plan(static_cast<size_t>(N * H * d)), actions(static_cast<size_t>(N * d));
+  std::vector<double> plan_buf(static_cast<size_t>(N * H * d)), actions(static_cast<size_t>(N * d));
   std::vector<int64_t> pos(static_cast<size_t>(N), cfg.act_steps);  // act_steps = plan used up
   Dataset empty;
   empty.obs_dim = O;
@@ -239,22 +266,21 @@ Dataset record_dataset(FlowPolicy& policy, const RecordConfig& cfg) {
       float* op = o.data_ptr<float>();
       for (int64_t b = 0; b < B; ++b)
         for (int64_t j = 0; j < O; ++j) op[b * O + j] = static_cast<float>(obs[need[b] * O + j]);
-      o = policy.normalizer().normalize_obs(o);
-      auto a = policy.act(o, gen, cfg.deterministic);  // (B, H, d) in [-1, 1] units
-      if (cfg.noise > 0) a = a + cfg.noise * torch::randn(a.sizes(), gen);
-      check_arg(torch::isfinite(a).all().item<bool>(), "the policy produced a non-finite action");
-      auto e = policy.normalizer().action_to_env(a, box).to(torch::kFloat64).contiguous();
+      auto e = plan(o, box, gen);
+      check_arg(e.dim() == 3 && e.size(0) == B && e.size(1) == H && e.size(2) == d, "the policy's chunk has shape ",
+                shape_to_string(e.sizes()), "; expected (", B, ", ", H, ", ", d, ")");
+      e = e.to(torch::kFloat64).contiguous();
       const double* ep = e.data_ptr<double>();
       for (int64_t b = 0; b < B; ++b) {
         for (int64_t k = 0; k < H * d; ++k) {
           const int64_t j = k % d;
-          plan[need[b] * H * d + k] = std::clamp(ep[b * H * d + k], box.low[j], box.high[j]);
+          plan_buf[need[b] * H * d + k] = std::clamp(ep[b * H * d + k], box.low[j], box.high[j]);
         }
         pos[need[b]] = 0;
       }
     }
     for (int64_t i = 0; i < N; ++i)
-      for (int64_t j = 0; j < d; ++j) actions[i * d + j] = plan[(i * H + pos[i]) * d + j];
+      for (int64_t j = 0; j < d; ++j) actions[i * d + j] = plan_buf[(i * H + pos[i]) * d + j];
     const VecStep& s = env.step(actions);
     for (int64_t i = 0; i < N; ++i) {
       const bool done = s.terminated[i] || s.truncated[i];

@@ -46,6 +46,7 @@ void RldtTrainerConfig::validate() const {
   check_arg(n_train_itr >= 0, "n_train_itr must be >= 0, got ", n_train_itr);
   check_arg(n_critic_warmup_itr >= 0, "n_critic_warmup_itr must be >= 0, got ", n_critic_warmup_itr);
   check_arg(val_freq >= 1, "val_freq must be >= 1, got ", val_freq);
+  check_arg(eval_episodes >= 0, "eval_episodes must be >= 0 (0: no separate evaluation), got ", eval_episodes);
   check_arg(gamma >= 0.0 && gamma <= 1.0, "gamma must be in [0, 1], got ", gamma);
   check_arg(td_lambda >= 0.0 && td_lambda <= 1.0, "td_lambda must be in [0, 1], got ", td_lambda);
   check_arg(q_repeat >= 1, "q_repeat must be >= 1, got ", q_repeat);
@@ -408,7 +409,59 @@ IterationMetrics RldtTrainer::train_iteration() {
     }
     observe(rewards, term, trunc, next, steps);
   }
-  return update();
+  auto m = update();
+  if (m.eval && cfg_.eval_episodes > 0) {
+    const auto te = std::chrono::steady_clock::now();
+    const auto r = evaluate(cfg_.eval_episodes);
+    m.eval_return = r.mean_return;
+    m.eval_return_std = r.std_return;
+    m.eval_length = r.mean_length;
+    m.seconds_eval = seconds_since(te);
+  }
+  return m;
+}
+
+PolicyEvalResult RldtTrainer::evaluate(int64_t episodes) {
+  if (!env_)
+    throw std::logic_error("RldtTrainer::evaluate needs native environments; this trainer drives '" + env_name_ +
+                           "' through act/observe/update");
+  check_arg(episodes >= 1, "argument 'episodes' must be >= 1, got ", episodes);
+  if (!eval_env_ || eval_env_->num_envs() != episodes)
+    eval_env_ = std::make_unique<VecEnv>(cfg_.env, static_cast<int>(episodes), static_cast<int>(cfg_.env_threads),
+                                         cfg_.env_options);
+  const int64_t N = episodes, O = obs_dim_, H = cfg_.policy.horizon_steps, E = cfg_.act_steps;
+  auto gen = make_generator(cfg_.seed + 1000003);  // deterministic sampling draws nothing; kept apart anyway
+  const VecStep* s = &eval_env_->reset(cfg_.seed + 1000003);
+  std::vector<double> actions(static_cast<size_t>(N * H * action_dim()));
+  std::vector<uint8_t> done(static_cast<size_t>(N), 0);
+  PolicyEvalResult r;
+  r.returns.assign(static_cast<size_t>(N), 0.0);
+  std::vector<double> lengths(static_cast<size_t>(N), 0.0);
+  int64_t finished = 0;
+  torch::NoGradGuard ng;
+  while (finished < N) {
+    auto obs = torch::from_blob(const_cast<double*>(s->obs.data()), {N, O}, torch::kDouble);
+    auto chunk = policy_->act(policy_obs(obs), gen, /*deterministic=*/true).clamp(-1.0, 1.0).contiguous();
+    to_env_actions(chunk, actions.data());
+    s = &eval_env_->step_chunk(actions, static_cast<int>(H), static_cast<int>(E));
+    for (int64_t i = 0; i < N; ++i) {
+      if (done[i] || !(s->terminated[i] || s->truncated[i])) continue;
+      done[i] = 1;
+      r.returns[i] = s->episode_return[i];
+      lengths[i] = s->episode_length[i];
+      ++finished;
+    }
+  }
+  double sum = 0, sq = 0, len = 0;
+  for (int64_t i = 0; i < N; ++i) {
+    sum += r.returns[i];
+    sq += r.returns[i] * r.returns[i];
+    len += lengths[i];
+  }
+  r.mean_return = sum / static_cast<double>(N);
+  r.std_return = std::sqrt(std::max(0.0, sq / static_cast<double>(N) - r.mean_return * r.mean_return));
+  r.mean_length = len / static_cast<double>(N);
+  return r;
 }
 
 IterationMetrics RldtTrainer::update() {
@@ -555,8 +608,8 @@ void RldtTrainer::load_checkpoint(const std::string& path) {
   for (size_t i = 0; i < std::max(saved.size(), mine.size()); ++i) {
     const std::string a = i < saved.size() ? saved[i] : "(nothing)", b = i < mine.size() ? mine[i] : "(nothing)";
     if (a != b)
-      throw std::runtime_error("'" + path + "' was written by a trainer with another config: the checkpoint has '" +
-                               a + "', this trainer '" + b + "' (only n_train_itr and env_threads may differ)");
+      throw std::runtime_error("'" + path + "' was written by a trainer with another config: the checkpoint has '" + a +
+                               "', this trainer '" + b + "' (only n_train_itr and env_threads may differ)");
   }
   const int64_t itr = read_value(ar, "iteration", path).toInt();
   const int64_t env_steps = read_value(ar, "env_steps", path).toInt();

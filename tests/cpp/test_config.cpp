@@ -266,12 +266,13 @@ TEST(Config, ShippedConfigsLoadAndValidate) {
     if (entry.path().extension() != ".yaml") continue;
     SCOPED_TRACE(entry.path().string());
     RunConfig c;
-    EXPECT_NO_THROW(c = load_run_config(entry.path().string()));
+    const bool sac = entry.path().filename().string().rfind("sac", 0) == 0;  // rldt sac's configs
+    EXPECT_NO_THROW(c = load_run_config(entry.path().string(), {}, sac ? ConfigUse::sac : ConfigUse::rldt));
     const bool finetune = entry.path().filename().string().rfind("finetune", 0) == 0;
     EXPECT_EQ(c.base_policy.empty(), !finetune);
     ++n;
   }
-  EXPECT_GE(n, 7);
+  EXPECT_GE(n, 10);
 }
 
 TEST(Config, PretrainSection) {
@@ -285,4 +286,34 @@ TEST(Config, PretrainSection) {
              "x.yaml: key 'pretrain.batch_size': batch_size must be >= 1");
   EXPECT_HAS(validate_error("pretrain:\n  val_fraction: 1.0\n"), "key 'pretrain.val_fraction'");
   EXPECT_HAS(validate_error("pretrain:\n  seed: 3\n  log_freq: 0\n"), "key 'pretrain.log_freq'");
+}
+
+TEST(Config, SacSectionMakesTheSacTrainerConfig) {
+  const auto c = parse_run_config(
+      "env: Walker2d-v5\nseed: 4\nn_train_itr: 12\nval_freq: 3\nn_envs: 2\n"
+      "sac:\n  steps_per_iteration: 500\n  eval_episodes: 4\n  hidden: [64, 64]\n  learning_starts: 100\n  utd: 0.5\n",
+      "x.yaml");
+  const auto s = sac_trainer_config(c);
+  EXPECT_EQ(s.env, "Walker2d-v5");
+  EXPECT_EQ(s.seed, 4u);
+  EXPECT_EQ(s.n_iterations, 12);
+  EXPECT_EQ(s.val_freq, 3);
+  EXPECT_EQ(s.n_envs, 2);
+  EXPECT_EQ(s.steps_per_iteration, 500);
+  EXPECT_EQ(s.eval_episodes, 4);
+  EXPECT_EQ(s.sac.hidden, (std::vector<int64_t>{64, 64}));
+  EXPECT_EQ(s.sac.learning_starts, 100);
+  EXPECT_EQ(s.sac.utd, 0.5);
+  EXPECT_EQ(s.sac.batch_size, SacConfig{}.batch_size);
+  EXPECT_HAS(parse_error("sac:\n  hiden: [64]\n"), "x.yaml:2: key 'sac.hiden': unknown key");
+  EXPECT_HAS(validate_error("sac:\n  batch_size: 0\n"), "x.yaml: key 'sac.batch_size'");
+  EXPECT_HAS(validate_error("sac:\n  steps_per_iteration: 0\n"), "key 'sac.steps_per_iteration'");
+  // `rldt sac` checks only what SAC uses: one env is fine there (RLDT needs n_envs >= ensemble_size).
+  const auto one_env = parse_run_config("n_envs: 1\n", "x.yaml");
+  EXPECT_NO_THROW(validate_run_config(one_env, false, ConfigUse::sac));
+  EXPECT_HAS(error_of([&] { validate_run_config(one_env); }), "key 'n_envs'");
+  // Written and read back.
+  const auto back = parse_run_config(to_yaml(c), "back.yaml");
+  EXPECT_EQ(sac_trainer_config(back).sac.hidden, s.sac.hidden);
+  EXPECT_EQ(back.sac.learner.utd, 0.5);
 }

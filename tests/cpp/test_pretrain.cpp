@@ -298,3 +298,40 @@ TEST(TrainerWithNormalizer, SeesNormalisedObsAndActsInTheDatasetRange) {
   tr_plain.train_iteration();
   EXPECT_TRUE(torch::allclose(tr_plain.last_rollout().obs.select(1, 0), raw));
 }
+
+TEST(Record, SacPolicyActsOneStepAtATimeInsideTheBox) {
+  // A SAC actor (rldt sac's policy file) records the same D4RL layout; it plans one action per
+  // query, so act_steps must be 1. Deterministic recording is tanh(mean) mapped onto the box.
+  SacConfig sc;
+  sc.obs_dim = 4;  // InvertedPendulum-v5: action box [-3, 3]
+  sc.action_dim = 1;
+  sc.hidden = {16, 16};
+  const auto box = make_env("InvertedPendulum-v5")->spec().action;
+  SacPolicy policy(sc, 0, box.low, box.high);
+  RecordConfig rc;
+  rc.env = "InvertedPendulum-v5";
+  rc.env_options = {{"max_episode_steps", 30}};
+  rc.n_envs = 2;
+  rc.act_steps = 1;
+  rc.steps = 100;
+  rc.deterministic = true;
+  auto d = record_dataset(policy, rc);
+  ASSERT_EQ(d.size(), 100);
+  auto gen = make_generator(0);
+  for (int64_t i = 0; i < d.size(); ++i) {
+    auto obs = torch::from_blob(d.observations.data() + i * 4, {1, 4}, torch::kFloat32).clone();
+    auto expect = policy.env_action(obs, gen, true).item<double>();
+    ASSERT_NEAR(d.actions[static_cast<size_t>(i)], expect, 1e-5) << "row " << i;
+  }
+  rc.deterministic = false;
+  rc.noise = 0.5;
+  auto noisy = record_dataset(policy, rc);
+  for (float a : noisy.actions) EXPECT_TRUE(a >= box.low[0] && a <= box.high[0]);
+  rc.act_steps = 2;
+  try {
+    record_dataset(policy, rc);
+    ADD_FAILURE();
+  } catch (const ArgumentError& e) {
+    EXPECT_NE(std::string(e.what()).find("act_steps"), std::string::npos) << e.what();
+  }
+}

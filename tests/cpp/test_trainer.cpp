@@ -341,3 +341,36 @@ TEST(Trainer, EverySampleModeTrains) {
     EXPECT_NE(std::string(e.what()).find("exploration.sample_mode"), std::string::npos) << e.what();
   }
 }
+
+TEST(Trainer, SeparateEvaluationRunsWholeEpisodesWithoutTouchingTraining) {
+  // eval_episodes > 0: evaluation iterations add whole deterministic episodes on separate envs.
+  // They must not change what training does (same metrics and weights as without), must repeat
+  // exactly (same start states, x_0 = 0), and must see whole episodes: with
+  // n_steps·act_steps = 60 < 1000 env steps, the iteration's own episodes are the short ones.
+  auto cfg = tiny_hopper();
+  cfg.eval_episodes = 3;
+  RldtTrainer with(cfg), without(tiny_hopper());
+  for (int i = 0; i < 4; ++i) {
+    auto a = with.train_iteration(), b = without.train_iteration();
+    auto ca = test::comparable_metrics(a), cb = test::comparable_metrics(b);
+    for (size_t k = 0; k + 3 < ca.size(); ++k)  // all but the eval_* entries
+      if (!(std::isnan(ca[k]) && std::isnan(cb[k]))) EXPECT_EQ(ca[k], cb[k]) << "iteration " << i << " entry " << k;
+    EXPECT_EQ(a.eval, i % 3 == 0);
+    EXPECT_EQ(std::isfinite(a.eval_return), a.eval) << i;
+    EXPECT_TRUE(std::isnan(b.eval_return));
+    if (a.eval) {
+      EXPECT_GT(a.eval_length, 0.0);
+      EXPECT_GT(a.seconds_eval, 0.0);
+    }
+  }
+  auto pa = with.policy().actor()->parameters(), pb = without.policy().actor()->parameters();
+  for (size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(torch::equal(pa[i], pb[i])) << i;
+  const auto r1 = with.evaluate(3), r2 = with.evaluate(3);
+  ASSERT_EQ(r1.returns.size(), 3u);
+  EXPECT_EQ(r1.returns, r2.returns);
+  EXPECT_GT(r1.mean_length, 0.0);
+  // A different episode count rebuilds the env copies.
+  const auto r4 = with.evaluate(4);
+  ASSERT_EQ(r4.returns.size(), 4u);
+  EXPECT_THROW(with.evaluate(0), ArgumentError);
+}

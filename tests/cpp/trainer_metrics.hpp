@@ -22,7 +22,10 @@ inline std::vector<double> comparable_metrics(const IterationMetrics& m) {
           m.ref,
           m.grad_norm,
           m.particle_distance,
-          m.reward_scale};
+          m.reward_scale,
+          m.eval_return,
+          m.eval_return_std,
+          m.eval_length};
 }
 
 }  // namespace rldt::test

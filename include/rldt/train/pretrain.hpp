@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "rldt/algo/flow_policy.hpp"
+#include "rldt/algo/sac.hpp"
 #include "rldt/data/dataset.hpp"
 #include "rldt/envs/options.hpp"
 
@@ -107,5 +108,16 @@ struct RecordConfig {
 // many finished episodes are kept (unfinished ones are dropped); with `steps`, exactly that many
 // rows are kept, and an episode cut by the budget ends with timeouts = 1.
 Dataset record_dataset(FlowPolicy& policy, const RecordConfig& cfg);
+// The same for a SAC actor (one action per query: cfg.act_steps must be 1). deterministic:
+// tanh(mean); else a sample of the tanh-Gaussian (how D4RL's datasets were collected).
+Dataset record_dataset(SacPolicy& policy, const RecordConfig& cfg);
+
+// What both overloads run: `plan` maps env observations (B, O) float32 to chunks (B, H, d) of
+// actions in env units (clamped to `box`, the env's action box, afterwards); it is called for the
+// envs whose chunk is used up, in env order. H = horizon (>= cfg.act_steps). Checks O and d
+// against the env.
+using ChunkPlanner = std::function<torch::Tensor(const torch::Tensor& obs, const BoxSpec& box, at::Generator& gen)>;
+Dataset record_dataset(const ChunkPlanner& plan, int64_t obs_dim, int64_t action_dim, int64_t horizon,
+                       const RecordConfig& cfg);
 
 }  // namespace rldt

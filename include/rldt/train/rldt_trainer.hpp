@@ -60,6 +60,12 @@ struct RldtTrainerConfig {
   int64_t n_train_itr = 71;
   int64_t n_critic_warmup_itr = 2;
   int64_t val_freq = 5;  // iterations with itr % val_freq == 0 evaluate (deterministic, no updates)
+  // > 0: evaluation iterations also run this many whole deterministic episodes on separate env
+  // copies reset with seed + 1000003 + i (the same start states every time), reported as
+  // eval_return. The evaluation iteration's own episode_return counts only the episodes that end
+  // within its n_steps chunk steps (short ones, when n_steps·act_steps < the time limit), and
+  // those episodes started under the previous iteration's exploring policy.
+  int64_t eval_episodes = 0;
   // Critic.
   double gamma = 0.99;
   double td_lambda = 0.0;
@@ -97,7 +103,16 @@ struct IterationMetrics {
   double align = std::numeric_limits<double>::quiet_NaN(), cons = align, ref = align;
   double grad_norm = align, particle_distance = align;
   double reward_scale = 1.0;
-  double seconds_rollout = 0, seconds_critic = 0, seconds_actor = 0;
+  // Evaluation iterations with eval_episodes > 0: whole deterministic episodes on separate envs.
+  double eval_return = std::numeric_limits<double>::quiet_NaN(), eval_return_std = eval_return,
+         eval_length = eval_return;
+  double seconds_rollout = 0, seconds_critic = 0, seconds_actor = 0, seconds_eval = 0;
+};
+
+// Whole-episode evaluation (RldtTrainer::evaluate).
+struct PolicyEvalResult {
+  double mean_return = 0, std_return = 0, mean_length = 0;
+  std::vector<double> returns;  // [episodes]
 };
 
 // An environment the trainer does not own: the caller steps it and reports back through
@@ -130,6 +145,12 @@ class RldtTrainer {
   // nothing. Throws NonFiniteError on a non-finite action, Q target or loss; std::logic_error
   // for an external-env trainer.
   IterationMetrics train_iteration();
+
+  // `episodes` whole deterministic (x_0 = 0) episodes on separate copies of the env, reset with
+  // seed + 1000003 + i (the same start states at every call); every copy runs until its first
+  // episode ends. No effect on the training envs, buffer or random streams. Throws
+  // std::logic_error for an external-env trainer.
+  PolicyEvalResult evaluate(int64_t episodes);
 
   // ---- Ask/tell: one iteration = n_steps × (act, the caller executes, observe), then update().
   // Action chunks for the current observations, in env units (the first E steps of each are to
@@ -200,7 +221,8 @@ class RldtTrainer {
   void actor_round(const TrajectoryBatch& batch, IterationMetrics& m);
 
   RldtTrainerConfig cfg_;
-  std::unique_ptr<VecEnv> env_;  // null for an external env
+  std::unique_ptr<VecEnv> env_;       // null for an external env
+  std::unique_ptr<VecEnv> eval_env_;  // evaluate(): created on first use, rebuilt when the size changes
   std::string env_name_;
   int64_t obs_dim_ = 0;
   std::shared_ptr<FlowPolicy> policy_;
