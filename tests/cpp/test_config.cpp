@@ -6,6 +6,8 @@
 #include <fstream>
 #include <string>
 
+#include "rldt/algo/flow_policy.hpp"
+#include "rldt/envs/make_env.hpp"
 #include "rldt/train/config_io.hpp"
 
 using namespace rldt;
@@ -316,4 +318,30 @@ TEST(Config, SacSectionMakesTheSacTrainerConfig) {
   const auto back = parse_run_config(to_yaml(c), "back.yaml");
   EXPECT_EQ(sac_trainer_config(back).sac.hidden, s.sac.hidden);
   EXPECT_EQ(back.sac.learner.utd, 0.5);
+}
+
+TEST(Config, ShippedBasePoliciesLoadAndMatchTheirConfigs) {
+  // finetune-cpu.yaml names a base actor shipped in configs/gym/<task>/ (docs/benchmarks.md says
+  // how each was made): it must load, fit the env and the config's policy: section, and carry
+  // the dataset's normaliser (the trainer applies it).
+  namespace fs = std::filesystem;
+  const fs::path root = fs::path(__FILE__).parent_path().parent_path().parent_path();
+  int n = 0;
+  for (const char* task : {"hopper", "walker2d", "halfcheetah"}) {
+    SCOPED_TRACE(task);
+    const auto cfg = load_run_config((root / "configs" / "gym" / task / "finetune-cpu.yaml").string());
+    const fs::path file = root / cfg.base_policy;
+    if (cfg.base_policy.rfind("configs/", 0) != 0) continue;  // not (yet) shipped with the repository
+    ASSERT_TRUE(fs::is_regular_file(file)) << file;
+    const auto policy = FlowPolicy::load(file.string());
+    const auto env = make_env(cfg.trainer.env);
+    EXPECT_EQ(policy.config().obs_dim, static_cast<int64_t>(env->spec().observation.size()));
+    EXPECT_EQ(policy.config().action_dim, static_cast<int64_t>(env->spec().action.size()));
+    EXPECT_EQ(policy.config().mlp_dims, cfg.trainer.policy.mlp_dims);
+    EXPECT_EQ(policy.config().horizon_steps, cfg.trainer.policy.horizon_steps);
+    EXPECT_EQ(policy.config().denoising_steps, cfg.trainer.policy.denoising_steps);
+    EXPECT_TRUE(policy.normalizer().has_obs() && policy.normalizer().has_action());
+    ++n;
+  }
+  EXPECT_GE(n, 2);
 }
