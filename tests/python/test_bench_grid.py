@@ -25,6 +25,9 @@ overrides: [n_train_itr=2, n_envs=4, n_steps=10, q_update_steps=8, q_repeat=2, p
 methods:
   rldt: {{command: scratch, config: "configs/gym/{{task}}/scratch-cpu.yaml"}}
   rldt-delta: {{command: scratch, config: "configs/gym/{{task}}/scratch-cpu.yaml", overrides: [actor.svgd.field=delta]}}
+  sac: {{command: sac, config: "configs/gym/{{task}}/sac.yaml",
+        overrides: [sac.steps_per_iteration=40, sac.learning_starts=50, "sac.hidden=[16,16]", sac.batch_size=16,
+                    sac.eval_episodes=2]}}
 """
 
 
@@ -41,11 +44,14 @@ def test_tiny_grid_runs_reports_and_resumes(tmp_path, capsys):
     g.write_text(TINY.format(out=tmp_path / "out"))
     assert gridmod.main([str(g)]) == 0
     out = capsys.readouterr().out
-    assert out.count("] ran in") == 4
+    assert out.count("] ran in") == 6
     table = (tmp_path / "out" / "results.md").read_text()
     assert "| invertedpendulum | rldt | 2 |" in table and "| invertedpendulum | rldt-delta | 2 |" in table
+    # SAC cells (rldt sac) report their whole-episode evaluations (eval_return) like the others.
+    sac_row = next(line for line in table.splitlines() if line.startswith("| invertedpendulum | sac | 2 |"))
+    assert " - |" not in sac_row.split("| 2 |")[1].split("|")[1], sac_row  # a base (first evaluation) return
     assert "return at 100 env steps" in table
-    assert (tmp_path / "out" / "results.csv").read_text().count("\n") == 5
+    assert (tmp_path / "out" / "results.csv").read_text().count("\n") == 7
     assert (tmp_path / "out" / "invertedpendulum_env_steps.png").exists()
     assert (tmp_path / "out" / "invertedpendulum_seconds_wall.png").exists()
     # The delta ablation really ran with its override.
@@ -53,7 +59,7 @@ def test_tiny_grid_runs_reports_and_resumes(tmp_path, capsys):
     assert "field: delta" in cfg and "seed: 1" in cfg
     # A second run skips the finished cells and rebuilds the same table.
     assert gridmod.main([str(g)]) == 0
-    assert capsys.readouterr().out.count("skipped (completed)") == 4
+    assert capsys.readouterr().out.count("skipped (completed)") == 6
     assert (tmp_path / "out" / "results.md").read_text() == table
 
 
@@ -66,7 +72,7 @@ def test_bad_grid_files_are_named(tmp_path, capsys):
     assert gridmod.main([str(g), "--dry-run"]) == 2
     assert "unknown key 'method'" in capsys.readouterr().err
     g.write_text(TINY.format(out=tmp_path / "o"))
-    assert gridmod.main([str(g), "--dry-run", "--only", "sac"]) == 2
+    assert gridmod.main([str(g), "--dry-run", "--only", "no-such-method"]) == 2
     assert "no such method" in capsys.readouterr().err
 
 
