@@ -257,7 +257,8 @@ def report(grid: Grid, rldt: str) -> str:
             w.writerow(r)
     # Learning curves: every method of a task overlaid, against env steps and wall time.
     for task in grid.tasks:
-        dirs = [str(cell_dir(grid, m, task, s)) for m in grid.methods for s in grid.seeds
+        # METHOD=DIR: curves are grouped by method (methods may share one config file).
+        dirs = [f"{m.name}={cell_dir(grid, m, task, s)}" for m in grid.methods for s in grid.seeds
                 if (cell_dir(grid, m, task, s) / "metrics.csv").is_file()]
         if not dirs:
             continue

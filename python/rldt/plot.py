@@ -48,6 +48,15 @@ def config_name(run_dir: Path) -> str:
     return re.sub(r"-seed\d+$", "", run_dir.resolve().name)
 
 
+def split_label(arg) -> tuple:
+    """"LABEL=RUN_DIR" → (LABEL, RUN_DIR); a plain run folder → ("", RUN_DIR) (grouped by its config name)."""
+    text = str(arg)
+    if "=" in text and not Path(text).exists():
+        label, path = text.split("=", 1)
+        return label, Path(path)
+    return "", Path(text)
+
+
 X_AXES = {"env_steps": "environment steps", "seconds_wall": "wall-clock seconds"}
 
 
@@ -115,7 +124,13 @@ def plot(run_dirs: list[Path], out: Path, metric: str = "episode_return", eval_o
 
     if x not in X_AXES:
         raise KeyError(f"x axis '{x}' is not one of {', '.join(X_AXES)}")
-    runs = [read_run(Path(d), metric, eval_only, x) for d in run_dirs]
+    runs = []
+    for d in run_dirs:
+        label, path = split_label(d)
+        run = read_run(path, metric, eval_only, x)
+        if label:
+            run.name = label
+        runs.append(run)
     xlabel = X_AXES[x]
     groups = group_runs(runs)
     fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -148,7 +163,8 @@ def plot(run_dirs: list[Path], out: Path, metric: str = "episode_return", eval_o
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="rldt plot", description=__doc__.split("\n\n")[0])
-    p.add_argument("runs", nargs="+", type=Path, help="run folders written by `rldt`")
+    p.add_argument("runs", nargs="+", help="run folders written by `rldt`; LABEL=RUN_DIR groups a run under LABEL "
+                                           "(default: the config name in its run.json)")
     p.add_argument("--out", type=Path, required=True, help="image file to write (.png, .pdf, .svg)")
     p.add_argument("--metric", default="episode_return", help="metrics.csv column (default episode_return)")
     p.add_argument("--all-iterations", action="store_true", help="plot training iterations too, not only evaluations")

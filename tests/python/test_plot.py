@@ -99,3 +99,21 @@ def test_runs_as_a_plain_script_without_the_extension(tmp_path):
                          capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     assert out.exists()
+
+
+def test_label_groups_runs_of_one_config_by_method(tmp_path):
+    # bench/grid.py passes METHOD=RUN_DIR: methods that share a config file get their own curves,
+    # and an eval_return column (whole-episode evaluation) is preferred where it has a value.
+    a = make_run(tmp_path, "rldt-seed0", "hopper-finetune-cpu", [1.0, 2.0])
+    b = make_run(tmp_path, "delta-seed0", "hopper-finetune-cpu", [3.0, 4.0])
+    assert plot.split_label(f"rldt={a}") == ("rldt", a)
+    assert plot.split_label(str(a)) == ("", a)
+    lines = (b / "metrics.csv").read_text().splitlines()
+    lines[0] += ",eval_return"
+    lines[1] += ",30.5"  # iteration 0: evaluation with a whole-episode return
+    lines[2:] = [line + "," for line in lines[2:]]
+    (b / "metrics.csv").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "p.png"
+    summary = plot.plot([f"rldt={a}", f"delta={b}"], out)
+    assert set(summary) == {"rldt", "delta"} and out.exists()
+    assert plot.read_run(b).values == [30.5, 4.0]
