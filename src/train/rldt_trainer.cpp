@@ -430,12 +430,11 @@ PolicyEvalResult RldtTrainer::evaluate(int64_t episodes) {
     eval_env_ = std::make_unique<VecEnv>(cfg_.env, static_cast<int>(episodes), static_cast<int>(cfg_.env_threads),
                                          cfg_.env_options);
   const int64_t N = episodes, O = obs_dim_, H = cfg_.policy.horizon_steps, E = cfg_.act_steps;
-  auto gen = make_generator(cfg_.seed + 1000003);  // deterministic sampling draws nothing; kept apart anyway
-  const VecStep* s = &eval_env_->reset(cfg_.seed + 1000003);
+  auto gen = make_generator(cfg_.seed + kEvalSeedOffset);  // deterministic sampling draws nothing; kept apart anyway
+  const VecStep* s = &eval_env_->reset(cfg_.seed + kEvalSeedOffset);
   std::vector<double> actions(static_cast<size_t>(N * H * action_dim()));
   std::vector<uint8_t> done(static_cast<size_t>(N), 0);
-  PolicyEvalResult r;
-  r.returns.assign(static_cast<size_t>(N), 0.0);
+  std::vector<double> returns(static_cast<size_t>(N), 0.0);
   std::vector<double> lengths(static_cast<size_t>(N), 0.0);
   int64_t finished = 0;
   torch::NoGradGuard ng;
@@ -447,21 +446,12 @@ PolicyEvalResult RldtTrainer::evaluate(int64_t episodes) {
     for (int64_t i = 0; i < N; ++i) {
       if (done[i] || !(s->terminated[i] || s->truncated[i])) continue;
       done[i] = 1;
-      r.returns[i] = s->episode_return[i];
+      returns[i] = s->episode_return[i];
       lengths[i] = s->episode_length[i];
       ++finished;
     }
   }
-  double sum = 0, sq = 0, len = 0;
-  for (int64_t i = 0; i < N; ++i) {
-    sum += r.returns[i];
-    sq += r.returns[i] * r.returns[i];
-    len += lengths[i];
-  }
-  r.mean_return = sum / static_cast<double>(N);
-  r.std_return = std::sqrt(std::max(0.0, sq / static_cast<double>(N) - r.mean_return * r.mean_return));
-  r.mean_length = len / static_cast<double>(N);
-  return r;
+  return summarize_episodes(std::move(returns), lengths);
 }
 
 IterationMetrics RldtTrainer::update() {

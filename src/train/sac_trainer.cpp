@@ -22,8 +22,6 @@ void guard_finite(double v, const char* what, int64_t itr) {
     throw NonFiniteError(std::string("SAC: non-finite ") + what + " (" + std::to_string(v) + ") at iteration " +
                          std::to_string(itr) + "; stopping");
 }
-
-constexpr uint64_t kEvalSeedOffset = 1000003;
 }  // namespace
 
 void SacTrainerConfig::validate() const {
@@ -173,8 +171,7 @@ SacEvalResult SacTrainer::evaluate(int64_t episodes) {
   const auto& first = eval_env_->reset(cfg_.seed + kEvalSeedOffset);
   for (int64_t k = 0; k < E * O; ++k) op[k] = static_cast<float>(first.obs[k]);
   eval_actions_.assign(static_cast<size_t>(E * action_dim_), 0.0);
-  SacEvalResult r;
-  r.returns.assign(static_cast<size_t>(E), 0.0);
+  std::vector<double> returns(static_cast<size_t>(E), 0.0);
   std::vector<double> lengths(static_cast<size_t>(E), 0.0);
   std::vector<uint8_t> done(static_cast<size_t>(E), 0);
   int64_t remaining = E;
@@ -186,23 +183,14 @@ SacEvalResult SacTrainer::evaluate(int64_t episodes) {
     for (int64_t i = 0; i < E; ++i) {
       if (!done[i] && (out.terminated[i] || out.truncated[i])) {
         done[i] = 1;
-        r.returns[i] = out.episode_return[i];
+        returns[i] = out.episode_return[i];
         lengths[i] = out.episode_length[i];
         --remaining;
       }
     }
     for (int64_t k = 0; k < E * O; ++k) op[k] = static_cast<float>(out.obs[k]);
   }
-  double s = 0, s2 = 0, l = 0;
-  for (int64_t i = 0; i < E; ++i) {
-    s += r.returns[i];
-    s2 += r.returns[i] * r.returns[i];
-    l += lengths[i];
-  }
-  r.mean_return = s / static_cast<double>(E);
-  r.std_return = std::sqrt(std::max(0.0, s2 / static_cast<double>(E) - r.mean_return * r.mean_return));
-  r.mean_length = l / static_cast<double>(E);
-  return r;
+  return summarize_episodes(std::move(returns), lengths);
 }
 
 torch::Tensor SacTrainer::policy_action(const torch::Tensor& obs, bool deterministic) {

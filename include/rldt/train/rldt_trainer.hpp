@@ -19,6 +19,7 @@
 #include "rldt/algo/reward_scaler.hpp"
 #include "rldt/data/trajectory_buffer.hpp"
 #include "rldt/envs/options.hpp"
+#include "rldt/train/evaluation.hpp"
 
 namespace rldt {
 
@@ -110,10 +111,7 @@ struct IterationMetrics {
 };
 
 // Whole-episode evaluation (RldtTrainer::evaluate).
-struct PolicyEvalResult {
-  double mean_return = 0, std_return = 0, mean_length = 0;
-  std::vector<double> returns;  // [episodes]
-};
+using PolicyEvalResult = EpisodeEvalResult;
 
 // An environment the trainer does not own: the caller steps it and reports back through
 // RldtTrainer::act / observe / update (ask/tell). Only its sizes and action bounds are needed.

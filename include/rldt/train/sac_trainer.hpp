@@ -16,6 +16,7 @@
 #include "rldt/algo/sac.hpp"
 #include "rldt/data/replay_buffer.hpp"
 #include "rldt/envs/options.hpp"
+#include "rldt/train/evaluation.hpp"
 
 namespace rldt {
 
@@ -62,10 +63,7 @@ struct SacIterationMetrics {
   double seconds_rollout = 0, seconds_update = 0, seconds_eval = 0;
 };
 
-struct SacEvalResult {
-  double mean_return = 0, std_return = 0, mean_length = 0;
-  std::vector<double> returns;  // [episodes]
-};
+using SacEvalResult = EpisodeEvalResult;  // rldt/train/evaluation.hpp
 
 // Shapes: N = n_envs, O = obs_dim, d = action_dim.
 class SacTrainer {
