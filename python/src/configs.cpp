@@ -286,7 +286,12 @@ void bind_configs(py::module_& m) {
         .field("reward_scale", &C::reward_scale, "< 0: EMA reward scaler; else a fixed multiplier")
         .field("reward_scale_alpha", &C::reward_scale_alpha, "EMA weight of the reward scaler")
         .field("policy_update_steps", &C::policy_update_steps, "actor steps per iteration")
-        .field("actor_max_states", &C::actor_max_states, "0: all states of every P-th trajectory; else a random subset")
+        .field("actor_traj_stride", &C::actor_traj_stride,
+               "actor steps take every this-many-th trajectory of a round's batch (0: actor.n_particles)")
+        .field("actor_max_states", &C::actor_max_states, "0: all those states; else a random subset of this many")
+        .field("reference_refresh_freq", &C::reference_refresh_freq,
+               "refresh the L_ref reference actor every this many iterations (1: every one; 0: never, anchor "
+               "to the base policy)")
         .field("exploration", &C::exploration, "ExplorationConfig")
         .field("policy", &C::policy, "FlowPolicyConfig (obs_dim/action_dim are taken from the env)")
         .field("critic", &C::critic, "CriticConfig (obs_dim/action_dim/act_steps are taken from the env)")

@@ -26,13 +26,14 @@ void CriticConfig::validate() const {
   check_arg(q_target_min <= q_target_max, "q_target_min must be <= q_target_max");
 }
 
-EnsembleMLPImpl::EnsembleMLPImpl(int64_t members, std::vector<int64_t> dims, std::string activation,
-                                 double init_std, at::Generator& gen)
+EnsembleMLPImpl::EnsembleMLPImpl(int64_t members, std::vector<int64_t> dims, std::string activation, double init_std,
+                                 at::Generator& gen)
     : members_(members), activation_(std::move(activation)) {
   check_arg(dims.size() >= 2, "EnsembleMLP needs input and output sizes");
   torch::NoGradGuard ng;
   for (size_t l = 0; l + 1 < dims.size(); ++l) {
-    weights_.push_back(register_parameter("w" + std::to_string(l), torch::randn({members, dims[l], dims[l + 1]}, gen) * init_std));
+    weights_.push_back(
+        register_parameter("w" + std::to_string(l), torch::randn({members, dims[l], dims[l + 1]}, gen) * init_std));
     biases_.push_back(register_parameter("b" + std::to_string(l), torch::zeros({members, 1, dims[l + 1]})));
   }
 }
@@ -41,8 +42,16 @@ torch::Tensor EnsembleMLPImpl::forward(const torch::Tensor& x) {
   torch::Tensor h = x;
   const size_t L = weights_.size();
   for (size_t l = 0; l < L; ++l) {
-    // (N, in) @ (M, in, out) broadcasts to (M, N, out); (M, N, in) uses baddbmm.
-    h = h.dim() == 2 ? torch::matmul(h, weights_[l]) + biases_[l] : torch::baddbmm(biases_[l], h, weights_[l]);
+    if (h.dim() == 2) {
+      // Shared input (N, in): one GEMM against the members' weights side by side (in, M·out), viewed
+      // as (M, N, out). A broadcast matmul would run a batched GEMM whose input gradient this LibTorch
+      // build computes as one small GEMM per member plus a reduction (bench/profile_ops.py).
+      const int64_t n = h.size(0), in = weights_[l].size(1), out = weights_[l].size(2);
+      auto w = weights_[l].permute({1, 0, 2}).reshape({in, members_ * out});
+      h = torch::mm(h, w).view({n, members_, out}).transpose(0, 1) + biases_[l];
+    } else {
+      h = torch::baddbmm(biases_[l], h, weights_[l]);  // (M, N, in): each member its own rows
+    }
     if (l + 1 < L) h = apply_activation(activation_, h);
   }
   return h.squeeze(-1);
@@ -62,7 +71,8 @@ CriticEnsemble::CriticEnsemble(CriticConfig cfg, uint64_t seed) : cfg_(std::move
                                                torch::optim::AdamWOptions(cfg_.lr).weight_decay(cfg_.weight_decay));
 }
 
-torch::Tensor CriticEnsemble::input(const torch::Tensor& obs, const torch::Tensor& chunk, const char* chunk_name) const {
+torch::Tensor CriticEnsemble::input(const torch::Tensor& obs, const torch::Tensor& chunk,
+                                    const char* chunk_name) const {
   check_tensor(chunk, chunk_name, {-1, -1, cfg_.action_dim});
   const int64_t n = chunk.size(0);
   check_arg(chunk.size(1) >= cfg_.act_steps, "argument '", chunk_name, "' has ", chunk.size(1),
@@ -111,7 +121,8 @@ torch::Tensor CriticEnsemble::bootstrap_value(const torch::Tensor& obs, const to
   return qmin.view({n, S}).mean(1).clamp(cfg_.q_target_min, cfg_.q_target_max);
 }
 
-torch::Tensor CriticEnsemble::loss(const torch::Tensor& obs, const torch::Tensor& chunks, const torch::Tensor& targets) {
+torch::Tensor CriticEnsemble::loss(const torch::Tensor& obs, const torch::Tensor& chunks,
+                                   const torch::Tensor& targets) {
   check_tensor(targets, "targets", {-1, -1});
   const int64_t n = targets.size(0), T = targets.size(1), M = cfg_.ensemble_size;
   check_tensor(obs, "obs", {n, T, cfg_.obs_dim});
@@ -121,7 +132,8 @@ torch::Tensor CriticEnsemble::loss(const torch::Tensor& obs, const torch::Tensor
   check_finite(targets, "targets");
   // Member i gets trajectories i, i+M, ...; pad to equal counts with weight 0.
   const int64_t per = (n + M - 1) / M;
-  auto idx = torch::arange(per, torch::kLong).unsqueeze(0) * M + torch::arange(M, torch::kLong).unsqueeze(1);  // (M, per)
+  auto idx =
+      torch::arange(per, torch::kLong).unsqueeze(0) * M + torch::arange(M, torch::kLong).unsqueeze(1);  // (M, per)
   auto valid = (idx < n).to(torch::kFloat32);
   idx = idx.clamp_max(n - 1);
   auto flat_idx = idx.reshape({-1});
@@ -129,7 +141,7 @@ torch::Tensor CriticEnsemble::loss(const torch::Tensor& obs, const torch::Tensor
                  chunks.index_select(0, flat_idx).reshape({M * per * T, chunks.size(2), chunks.size(3)}), "chunks");
   auto y = targets.index_select(0, flat_idx).reshape({M, per * T});
   auto pred = q_->forward(x.view({M, per * T, -1}));  // (M, per·T)
-  auto w = valid.repeat_interleave(T, 1);            // (M, per·T)
+  auto w = valid.repeat_interleave(T, 1);             // (M, per·T)
   auto per_member = ((pred - y).pow(2) * w).sum(1) / w.sum(1);
   return per_member.sum();
 }

@@ -10,8 +10,7 @@ namespace rldt {
 
 void SvgdConfig::validate() const {
   check_arg(std::isfinite(svgd_temp) && svgd_temp >= 0.0, "svgd_temp must be finite and >= 0, got ", svgd_temp);
-  check_arg(std::isfinite(bandwidth), "bandwidth must be finite (<= 0 selects the median heuristic), got ",
-            bandwidth);
+  check_arg(std::isfinite(bandwidth), "bandwidth must be finite (<= 0 selects the median heuristic), got ", bandwidth);
   check_choice(q_norm, "q_norm", {"none", "q_grad", "svgd"});
   check_arg(q_norm_min >= 0.0 && q_norm_max >= q_norm_min, "q_norm_min/q_norm_max must satisfy 0 <= min <= max, got ",
             q_norm_min, " and ", q_norm_max);
@@ -34,19 +33,15 @@ SvgdResult svgd_direction(const torch::Tensor& queries, const torch::Tensor& par
   const bool empty = B == 0 || P1 == 0;
   auto gnorm = grads.norm(2, -1);  // (B, P2)
   r.grad_norm = B > 0 ? gnorm.mean().item<double>() : 0.0;
-  // Distances come from ||y||² + ||a||² − 2y·a (one batched matmul). In float32
-  // that expansion cancels badly when particles cluster away from the origin, so
-  // both sets are first centred on the state's particle mean (distances are
-  // translation invariant).
+  // Query-particle distances come from ||y||² + ||a||² − 2y·a (one batched matmul). In float32
+  // that expansion cancels badly when particles cluster away from the origin, so both sets are
+  // first centred on the state's particle mean (distances are translation invariant). It is
+  // bmm-then-add, not baddbmm: this LibTorch build runs baddbmm as one dispatched GEMM per state
+  // (bench/profile_ops.py), bmm as one op.
   auto centre = particles.mean(1, true);  // (B, 1, A)
   auto pc = particles - centre;
-  auto psq = pc.pow(2).sum(-1);           // (B, P2)
-  if (P2 > 1 && B > 0) {
-    // Pairwise distances among the particles (diagnostic only), diagonal excluded.
-    auto dpp = (psq.unsqueeze(2) + psq.unsqueeze(1) - 2.0 * torch::bmm(pc, pc.transpose(1, 2))).clamp_min_(0.0);
-    dpp.diagonal(0, 1, 2).zero_();
-    r.particle_distance = dpp.sqrt_().sum().item<double>() / static_cast<double>(B * P2 * (P2 - 1));
-  }
+  if (P2 > 1 && B > 0)  // mean pairwise distance among the particles (diagnostic only; cdist: exact 0 diagonal)
+    r.particle_distance = torch::cdist(pc, pc).sum().item<double>() / static_cast<double>(B * P2 * (P2 - 1));
 
   if (cfg.field == "delta") {
     check_arg(P1 == P2, "field 'delta' needs one gradient per query: queries has ", P1, " per state, grads has ", P2);
@@ -63,8 +58,8 @@ SvgdResult svgd_direction(const torch::Tensor& queries, const torch::Tensor& par
 
   // Squared distances queries × particles: (B, P1, P2).
   auto qc = queries - centre;
-  auto qsq = qc.pow(2).sum(-1, true);
-  auto D = torch::baddbmm(qsq + psq.unsqueeze(1), qc, pc.transpose(1, 2), 1.0, -2.0).clamp_min_(0.0);
+  auto D = (qc.pow(2).sum(-1, true) + pc.pow(2).sum(-1).unsqueeze(1) - 2.0 * torch::bmm(qc, pc.transpose(1, 2)))
+               .clamp_min_(0.0);
 
   torch::Tensor h;  // (B, P1, 1)
   if (cfg.bandwidth > 0) {
@@ -75,8 +70,8 @@ SvgdResult svgd_direction(const torch::Tensor& queries, const torch::Tensor& par
   h = h.clamp_min(1e-8);
   r.bandwidth = empty ? 0.0 : h.mean().item<double>();
 
-  auto Kmat = torch::exp(-D / (2.0 * h));                      // (B, P1, P2)
-  auto attract = torch::bmm(Kmat, g);                           // (B, P1, A)
+  auto Kmat = torch::exp(-D / (2.0 * h));                               // (B, P1, P2)
+  auto attract = torch::bmm(Kmat, g);                                   // (B, P1, A)
   auto repulse = (qc * Kmat.sum(-1, true) - torch::bmm(Kmat, pc)) / h;  // (B, P1, A); shift-free
   r.repulsion_norm = empty ? 0.0 : (repulse / static_cast<double>(P2)).norm(2, -1).mean().item<double>();
 

@@ -115,7 +115,9 @@ void visit(V& v, RldtTrainerConfig& c) {
   v.field("reward_scale", c.reward_scale);
   v.field("reward_scale_alpha", c.reward_scale_alpha);
   v.field("policy_update_steps", c.policy_update_steps);
+  v.field("actor_traj_stride", c.actor_traj_stride);
   v.field("actor_max_states", c.actor_max_states);
+  v.field("reference_refresh_freq", c.reference_refresh_freq);
   v.section("exploration", c.exploration);
   v.section("policy", c.policy);
   v.section("critic", c.critic);

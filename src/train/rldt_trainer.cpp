@@ -46,6 +46,10 @@ void RldtTrainerConfig::validate() const {
   check_arg(n_train_itr >= 0, "n_train_itr must be >= 0, got ", n_train_itr);
   check_arg(n_critic_warmup_itr >= 0, "n_critic_warmup_itr must be >= 0, got ", n_critic_warmup_itr);
   check_arg(val_freq >= 1, "val_freq must be >= 1, got ", val_freq);
+  check_arg(actor_traj_stride >= 0, "actor_traj_stride must be >= 0 (0: actor.n_particles), got ", actor_traj_stride);
+  check_arg(reference_refresh_freq >= 0,
+            "reference_refresh_freq must be >= 0 (1: every iteration, 0: never, anchor to the base policy), got ",
+            reference_refresh_freq);
   check_arg(eval_episodes >= 0, "eval_episodes must be >= 0 (0: no separate evaluation), got ", eval_episodes);
   check_arg(gamma >= 0.0 && gamma <= 1.0, "gamma must be in [0, 1], got ", gamma);
   check_arg(td_lambda >= 0.0 && td_lambda <= 1.0, "td_lambda must be in [0, 1], got ", td_lambda);
@@ -131,6 +135,7 @@ void RldtTrainer::init(std::shared_ptr<FlowPolicy> policy, int64_t O, int64_t d)
               cfg_.exploration.min_extrp_step, ") must be < the policy's denoising_steps (", pc.denoising_steps, ")");
     policy_ = std::move(policy);
     cfg_.policy = pc;
+    policy_->refresh_reference();  // L_ref starts at the policy as given (its base, when never refreshed)
   } else {
     cfg_.policy.obs_dim = O;
     cfg_.policy.action_dim = d;
@@ -354,9 +359,10 @@ void RldtTrainer::actor_round(const TrajectoryBatch& batch, IterationMetrics& m)
   ActionGradFn grad_fn = [this](const torch::Tensor& o, const torch::Tensor& a) { return critic_->action_grad(o, a); };
   const int64_t steps = cfg_.policy_update_steps / cfg_.q_repeat;
   for (int64_t s = 0; s < steps; ++s, ++actor_steps_) {
-    // States of every P-th trajectory, offset by the step index (§6).
-    const int64_t start = actor_steps_ % P;
-    auto traj = torch::arange(start % batch.size(), batch.size(), P, torch::kLong);
+    // States of every S-th trajectory, offset by the step index (§6: S = P).
+    const int64_t S = cfg_.actor_traj_stride > 0 ? cfg_.actor_traj_stride : P;
+    const int64_t start = actor_steps_ % S;
+    auto traj = torch::arange(start % batch.size(), batch.size(), S, torch::kLong);
     auto states = batch.obs.index_select(0, traj).reshape({-1, O});
     if (cfg_.actor_max_states > 0 && states.size(0) > cfg_.actor_max_states)
       states = states.index_select(
@@ -490,9 +496,10 @@ IterationMetrics RldtTrainer::update() {
         m.seconds_actor += seconds_since(ta);
       }
     }
-    // 3. Keep the fresh trajectories; the reference actor follows the trained one.
+    // 3. Keep the fresh trajectories; the reference actor follows the trained one (every
+    //    reference_refresh_freq-th iteration; 0: it stays the base policy).
     buffer_.push(fresh_);
-    policy_->refresh_reference();
+    if (cfg_.reference_refresh_freq > 0 && itr_ % cfg_.reference_refresh_freq == 0) policy_->refresh_reference();
   }
   ++itr_;
   return m;

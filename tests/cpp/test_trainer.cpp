@@ -87,6 +87,50 @@ TEST(Trainer, SameSeedSameRun) {
     if (!(std::isnan(a[i]) && std::isnan(b[i]))) EXPECT_EQ(a[i], b[i]) << i;
 }
 
+TEST(Trainer, ReferenceActorFollowsItsRefreshSchedule) {
+  // reference_refresh_freq 1 (ALGORITHM.md §6): after a training iteration the reference equals the
+  // trained actor. 0: the reference stays the policy the trainer was given, while the actor moves.
+  // 2: refreshed after iterations 2, 4, ... only (iteration 3 is an evaluation iteration here).
+  auto same = [](VelocityNet& a, VelocityNet& b) {
+    auto pa = a->parameters(), pb = b->parameters();
+    for (size_t i = 0; i < pa.size(); ++i)
+      if (!torch::equal(pa[i], pb[i])) return false;
+    return true;
+  };
+  // A given policy whose reference differs from its actor: the trainer starts L_ref at the actor.
+  auto make_given = [] {
+    auto pc = tiny_hopper().policy;
+    pc.obs_dim = 11;  // Hopper
+    pc.action_dim = 3;
+    auto p = std::make_shared<FlowPolicy>(pc, 5);
+    torch::NoGradGuard ng;
+    for (auto& w : p->reference()->parameters()) w.add_(1.0);
+    return p;
+  };
+  std::vector<torch::Tensor> base;
+  for (auto& p : make_given()->actor()->parameters()) base.push_back(p.detach().clone());
+  auto equals_base = [&](VelocityNet& net) {
+    auto ps = net->parameters();
+    for (size_t i = 0; i < ps.size(); ++i)
+      if (!torch::equal(ps[i], base[i])) return false;
+    return true;
+  };
+  for (int64_t freq : {1, 0, 2}) {
+    auto cfg = tiny_hopper();
+    cfg.reference_refresh_freq = freq;
+    RldtTrainer tr(cfg, make_given());
+    EXPECT_TRUE(equals_base(tr.policy().reference())) << freq;
+    for (int i = 0; i < 5; ++i) {
+      const auto m = tr.train_iteration();
+      if (m.eval) continue;
+      const bool refreshed = freq == 1 || (freq == 2 && i % 2 == 0);
+      EXPECT_EQ(same(tr.policy().reference(), tr.policy().actor()), refreshed) << "freq " << freq << " itr " << i;
+      EXPECT_FALSE(equals_base(tr.policy().actor())) << "the actor must move; freq " << freq << " itr " << i;
+      if (freq == 0) EXPECT_TRUE(equals_base(tr.policy().reference())) << i;
+    }
+  }
+}
+
 TEST(Trainer, ConfigErrorsNameTheField) {
   auto expect_msg = [](RldtTrainerConfig c, const std::string& what) {
     try {
@@ -111,6 +155,9 @@ TEST(Trainer, ConfigErrorsNameTheField) {
   c = tiny_hopper();
   c.actor.n_particles = 1;
   expect_msg(c, "n_particles");
+  c = tiny_hopper();
+  c.reference_refresh_freq = -1;
+  expect_msg(c, "reference_refresh_freq");
   c = tiny_hopper();
   c.env = "Hoppr-v5";
   try {

@@ -81,7 +81,15 @@ struct RldtTrainerConfig {
   double reward_scale_alpha = 0.01;
   // Actor.
   int64_t policy_update_steps = 32;
-  int64_t actor_max_states = 0;  // 0: every state of every P-th trajectory; else a random subset
+  // Each actor step takes the states of every S-th trajectory of the round's batch, offset by the
+  // step index, S = actor_traj_stride (0: S = actor.n_particles, ALGORITHM.md §6); then at most
+  // actor_max_states of them at random (0: all).
+  int64_t actor_traj_stride = 0;
+  int64_t actor_max_states = 0;
+  // The reference actor of L_ref (kl_coef) is refreshed from the trained actor after every
+  // reference_refresh_freq-th iteration (1: every iteration, as in ALGORITHM.md §6). 0: never, so
+  // L_ref anchors the actor to the base policy for the whole run.
+  int64_t reference_refresh_freq = 1;
   ExplorationConfig exploration;
   FlowPolicyConfig policy;  // obs_dim / action_dim are taken from the env
   CriticConfig critic;      // obs_dim / action_dim / act_steps are taken from the env and act_steps
