@@ -56,3 +56,29 @@ def test_perf_driver_quick_run():
     assert out.returncode == 0, out.stderr
     for name in ("Matmul/1024", "ActorInference/1", "ActorUpdate/256", "CriticUpdate/4096"):
         assert f"| {name} |" in out.stdout, out.stdout
+
+
+def test_profile_self_times_subtract_nested_ops(tmp_path):
+    """bench/profile_ops.py sums *self* time: a parent's duration minus its children's, per thread."""
+    import profile_ops
+
+    ev = lambda name, ts, dur, tid=1: {"name": name, "ph": "X", "ts": ts, "dur": dur, "tid": tid, "pid": 0}
+    trace = [ev("aten::linear", 0, 100), ev("aten::addmm", 10, 60), ev("aten::copy_", 20, 5),
+             ev("aten::relu", 100, 10), ev("aten::addmm", 0, 30, tid=2), ev("python_function", 0, 500),
+             {"name": "aten::mm", "ph": "i", "ts": 1}]
+    path = tmp_path / "t.json"
+    path.write_text(__import__("json").dumps({"traceEvents": trace}))
+    total, calls = profile_ops.self_times(str(path))
+    assert total == {"aten::linear": 40.0, "aten::addmm": 85.0, "aten::copy_": 5.0, "aten::relu": 10.0}
+    assert calls == {"aten::linear": 1, "aten::addmm": 2, "aten::copy_": 1, "aten::relu": 1}
+
+
+def test_profile_driver_runs():
+    exe = REPO / "build" / "rldt_bench_profile"
+    if not exe.exists():
+        pytest.skip("build/rldt_bench_profile not built")
+    env = dict(os.environ, PYTHONPATH=str(REPO / "python"))
+    out = subprocess.run([sys.executable, str(REPO / "bench" / "profile_ops.py"), "--states", "4", "--reps", "1"],
+                         capture_output=True, text=True, env=env, cwd=REPO, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert "| aten::addmm |" in out.stdout and "self time of all ops per update" in out.stdout, out.stdout
