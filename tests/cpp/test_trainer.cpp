@@ -159,6 +159,9 @@ TEST(Trainer, ConfigErrorsNameTheField) {
   c.reference_refresh_freq = -1;
   expect_msg(c, "reference_refresh_freq");
   c = tiny_hopper();
+  c.actor_traj_stride = -2;
+  expect_msg(c, "actor_traj_stride");
+  c = tiny_hopper();
   c.env = "Hoppr-v5";
   try {
     RldtTrainer tr(c);
