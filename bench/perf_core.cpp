@@ -12,6 +12,7 @@
 #include <chrono>
 #include <memory>
 
+#include "hopper_sizes.hpp"
 #include "rldt/algo/critic_ensemble.hpp"
 #include "rldt/algo/expected_target.hpp"
 #include "rldt/algo/flow_policy.hpp"
@@ -24,26 +25,7 @@ using namespace rldt;
 
 namespace {
 
-constexpr int64_t kObs = 11, kAct = 3, kH = 4, kK = 8;
-
-FlowPolicyConfig actor_config() {
-  FlowPolicyConfig c;
-  c.obs_dim = kObs;
-  c.action_dim = kAct;
-  c.horizon_steps = kH;
-  c.denoising_steps = kK;
-  c.mlp_dims = {512, 512, 512};
-  return c;
-}
-
-CriticConfig critic_config() {
-  CriticConfig c;
-  c.obs_dim = kObs;
-  c.action_dim = kAct;
-  c.act_steps = kH;
-  c.hidden = {256, 256, 256};
-  return c;
-}
+using namespace rldt::bench;  // kObs, kAct, kH, kK, actor_config(), critic_config()
 
 // fp32 matmul peak: (n x n) @ (n x n), 2n³ flops per call.
 void BM_Matmul(benchmark::State& state) {

@@ -5,7 +5,7 @@
 //
 //   build/rldt_bench_profile [B=256] [reps=5] [trace=actor_update_trace.json]
 //
-// Sizes are bench/perf_core.cpp's (Hopper, K = 8, chunk 4x3, [512]x3 actor, [256]x3 critics, P = 8).
+// Sizes: bench/hopper_sizes.hpp (as bench/perf_core.cpp), P = 8.
 #include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/torch.h>
 
@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 
+#include "hopper_sizes.hpp"
 #include "rldt/algo/critic_ensemble.hpp"
 #include "rldt/algo/expected_target.hpp"
 #include "rldt/algo/flow_policy.hpp"
@@ -28,19 +29,8 @@ int main(int argc, char** argv) {
     const int reps = argc > 2 ? std::stoi(argv[2]) : 5;
     const std::string trace = argc > 3 ? argv[3] : "actor_update_trace.json";
     if (B < 1 || reps < 1) throw std::invalid_argument("B and reps must be >= 1");
-    FlowPolicyConfig pc;
-    pc.obs_dim = 11;
-    pc.action_dim = 3;
-    pc.horizon_steps = 4;
-    pc.denoising_steps = 8;
-    pc.mlp_dims = {512, 512, 512};
-    CriticConfig cc;
-    cc.obs_dim = 11;
-    cc.action_dim = 3;
-    cc.act_steps = 4;
-    cc.hidden = {256, 256, 256};
-    auto policy = std::make_shared<FlowPolicy>(pc, 0);
-    CriticEnsemble critic(cc, 1);
+    auto policy = std::make_shared<FlowPolicy>(bench::actor_config(), 0);
+    CriticEnsemble critic(bench::critic_config(), 1);
     ActorUpdateConfig ac;
     ac.n_particles = 8;
     ActorUpdater updater(policy, ac);
@@ -48,7 +38,7 @@ int main(int argc, char** argv) {
       return critic.action_grad(o, a);
     };
     auto gen = make_generator(2);
-    auto obs = torch::randn({B, 11}, gen);
+    auto obs = torch::randn({B, bench::kObs}, gen);
     for (int i = 0; i < 2; ++i) updater.update(obs, grad_fn, gen);  // warm-up (allocator, Adam state)
     const auto t0 = std::chrono::steady_clock::now();
     {
