@@ -38,7 +38,7 @@ def self_times(trace_path: str) -> Tuple[Dict[str, float], Dict[str, int]]:
     calls: Dict[str, int] = collections.defaultdict(int)
     for evs in by_thread.values():
         evs.sort(key=lambda e: (float(e["ts"]), -float(e["dur"])))
-        stack: List[list] = []  # [end, name, child_time]
+        stack: List[list] = []  # [end, name, duration, children's time]
         def close(item):
             end, name, dur, child = item
             total[name] += dur - child
@@ -60,18 +60,12 @@ def eager_trace(states: int, reps: int, path: str) -> None:
     import torch
     import perf_torch as pt
 
-    torch.manual_seed(0)
-    actor, critic, reference = pt.VelocityNet(), pt.Critic(), pt.VelocityNet()
-    reference.load_state_dict(actor.state_dict())
-    for p in list(reference.parameters()) + list(critic.parameters()):
-        p.requires_grad_(False)
-    opt = torch.optim.Adam(actor.parameters(), lr=2e-5)
-    obs = torch.randn(states, pt.OBS)
-    for _ in range(2):
-        pt.actor_update(actor, reference, critic, opt, obs)
+    step = pt.actor_update_step(states)
+    for _ in range(2):  # warm-up (allocator, Adam state), as on the C++ side
+        step()
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         for _ in range(reps):
-            pt.actor_update(actor, reference, critic, opt, obs)
+            step()
     prof.export_chrome_trace(path)
 
 
