@@ -280,6 +280,8 @@ void bind_configs(py::module_& m) {
         .field("q_update_steps", &C::q_update_steps, "critic steps per iteration")
         .field("q_repeat", &C::q_repeat, "rounds per iteration (each samples a fresh/old mix)")
         .field("q_bootstrap", &C::q_bootstrap, "policy samples per bootstrap value")
+        .field("q_bootstrap_mode", &C::q_bootstrap_mode,
+               "'sample': q_bootstrap policy samples; 'deterministic': one x_0 = 0 sample (the evaluated policy)")
         .field("q_minibatch", &C::q_minibatch, "0: full trajectories per critic step; else about this many samples")
         .field("new_fraction", &C::new_fraction, "minimum share of fresh trajectories in a round")
         .field("buffer_num_episode", &C::buffer_num_episode, "buffer keeps this many x n_envs trajectories")
@@ -289,6 +291,8 @@ void bind_configs(py::module_& m) {
         .field("actor_traj_stride", &C::actor_traj_stride,
                "actor steps take every this-many-th trajectory of a round's batch (0: actor.n_particles)")
         .field("actor_max_states", &C::actor_max_states, "0: all those states; else a random subset of this many")
+        .field("actor_q_reduce", &C::actor_q_reduce,
+               "critic value the actor climbs: 'mean' over members, 'member' (one drawn per iteration) or 'min'")
         .field("reference_refresh_freq", &C::reference_refresh_freq,
                "refresh the L_ref reference actor every this many iterations (1: every one; 0: never, anchor "
                "to the base policy)")

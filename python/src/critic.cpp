@@ -43,7 +43,8 @@ py::array eval(CriticHandle& h, const py::object& obs, const py::object& chunk, 
 }  // namespace
 
 void bind_critic(py::module_& m) {
-  py::class_<CriticHandle, std::shared_ptr<CriticHandle>>(m, "CriticEnsemble", R"doc(Ensemble of M Q-critics Q_i(s, c) (ALGORITHM.md section 2).
+  py::class_<CriticHandle, std::shared_ptr<CriticHandle>>(
+      m, "CriticEnsemble", R"doc(Ensemble of M Q-critics Q_i(s, c) (ALGORITHM.md section 2).
 
 c is the executed part of an action chunk: chunks (N, E', d) with E' >= act_steps; only the first
 act_steps steps are used. Each member has a Polyak target network.
@@ -85,8 +86,8 @@ C++ constructor does). The critic draws no random numbers afterwards.)doc")
           [](CriticHandle& h, const py::object& obs, const py::object& actions, int64_t member) {
             const auto& c = h.critic->config();
             rldt::check_arg(member >= -1 && member < c.ensemble_size,
-                            "argument 'member' must be -1 (mean over members) or in [0, ", c.ensemble_size,
-                            "), got ", member);
+                            "argument 'member' must be -1 (mean over members) or in [0, ", c.ensemble_size, "), got ",
+                            member);
             auto a = float_arg(actions, "actions", chunk_spec(c));
             auto o = float_arg(obs, "obs", obs_spec(c, a.size(0)));
             torch::Tensor g;
@@ -101,10 +102,28 @@ C++ constructor does). The critic draws no random numbers afterwards.)doc")
           R"doc(grad_a Q(s, a) of the online nets for whole chunks: obs (N, O), actions (N, H, d) -> (N, H, d).
 member -1: mean over members, else that member. Steps beyond act_steps get zero gradient.)doc")
       .def(
+          "action_grad_min",
+          [](CriticHandle& h, const py::object& obs, const py::object& actions) {
+            const auto& c = h.critic->config();
+            auto a = float_arg(actions, "actions", chunk_spec(c));
+            auto o = float_arg(obs, "obs", obs_spec(c, a.size(0)));
+            torch::Tensor g;
+            {
+              py::gil_scoped_release nogil;
+              auto lock = h.usage.read();
+              g = h.critic->action_grad_min(o, a);
+            }
+            return to_numpy(g);
+          },
+          py::arg("obs"), py::arg("actions"),
+          R"doc(grad_a of min over members of Q(s, a): obs (N, O), actions (N, H, d) -> (N, H, d).
+Each row takes the gradient of the member whose Q is lowest there.)doc")
+      .def(
           "bootstrap_value",
           [](CriticHandle& h, const py::object& obs, const py::object& actions) {
             const auto& c = h.critic->config();
-            auto a = float_arg(actions, "actions", {{-1, "N"}, {-1, "S"}, {-1, "E' >= act_steps"}, {c.action_dim, "d"}});
+            auto a =
+                float_arg(actions, "actions", {{-1, "N"}, {-1, "S"}, {-1, "E' >= act_steps"}, {c.action_dim, "d"}});
             auto o = float_arg(obs, "obs", obs_spec(c, a.size(0)));
             torch::Tensor v;
             {

@@ -110,6 +110,14 @@ torch::Tensor CriticEnsemble::action_grad(const torch::Tensor& obs, const torch:
   return torch::autograd::grad({sel.sum()}, {a}, {}, false, false, true)[0].detach();
 }
 
+torch::Tensor CriticEnsemble::action_grad_min(const torch::Tensor& obs, const torch::Tensor& actions) {
+  torch::AutoGradMode enable(true);
+  auto a = actions.detach().requires_grad_(true);
+  auto qs = q_->forward(input(obs.detach(), a, "actions"));  // (M, N)
+  auto qmin = std::get<0>(qs.min(0));                        // (N,): min routes the gradient to one member
+  return torch::autograd::grad({qmin.sum()}, {a}, {}, false, false, true)[0].detach();
+}
+
 torch::Tensor CriticEnsemble::bootstrap_value(const torch::Tensor& obs, const torch::Tensor& actions) {
   check_arg(actions.defined() && actions.dim() == 4, "argument 'actions' must have shape (N, S, E, d)");
   const int64_t n = actions.size(0), S = actions.size(1);

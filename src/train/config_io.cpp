@@ -109,6 +109,7 @@ void visit(V& v, RldtTrainerConfig& c) {
   v.field("q_update_steps", c.q_update_steps);
   v.field("q_repeat", c.q_repeat);
   v.field("q_bootstrap", c.q_bootstrap);
+  v.field("q_bootstrap_mode", c.q_bootstrap_mode);
   v.field("q_minibatch", c.q_minibatch);
   v.field("new_fraction", c.new_fraction);
   v.field("buffer_num_episode", c.buffer_num_episode);
@@ -116,6 +117,7 @@ void visit(V& v, RldtTrainerConfig& c) {
   v.field("reward_scale_alpha", c.reward_scale_alpha);
   v.field("policy_update_steps", c.policy_update_steps);
   v.field("actor_traj_stride", c.actor_traj_stride);
+  v.field("actor_q_reduce", c.actor_q_reduce);
   v.field("actor_max_states", c.actor_max_states);
   v.field("reference_refresh_freq", c.reference_refresh_freq);
   v.section("exploration", c.exploration);

@@ -64,6 +64,8 @@ void RldtTrainerConfig::validate() const {
   check_arg(buffer_num_episode >= 1, "buffer_num_episode must be >= 1, got ", buffer_num_episode);
   check_arg(n_envs >= critic.ensemble_size, "n_envs (", n_envs, ") must be >= critic.ensemble_size (",
             critic.ensemble_size, ") for the per-member trajectory split");
+  check_choice(q_bootstrap_mode, "q_bootstrap_mode", {"sample", "deterministic"});
+  check_choice(actor_q_reduce, "actor_q_reduce", {"mean", "member", "min"});
   check_arg(actor_max_states >= 0, "actor_max_states must be >= 0, got ", actor_max_states);
   exploration.validate();
   check_arg(exploration.min_extrp_step < policy.denoising_steps,
@@ -313,13 +315,14 @@ torch::Tensor RldtTrainer::policy_action(const torch::Tensor& obs, at::Generator
 }
 
 void RldtTrainer::critic_round(const TrajectoryBatch& batch, double scale, IterationMetrics& m) {
-  const int64_t n = batch.size(), T = batch.steps(), O = batch.obs.size(2), S = cfg_.q_bootstrap;
+  const bool det = cfg_.q_bootstrap_mode == "deterministic";
+  const int64_t n = batch.size(), T = batch.steps(), O = batch.obs.size(2), S = det ? 1 : cfg_.q_bootstrap;
   const int64_t H = cfg_.policy.horizon_steps, d = cfg_.policy.action_dim;
   // Policy samples for the bootstrap, drawn once per round (§2).
   torch::Tensor boot;  // (n·T, S, H, d)
   {
     auto next = batch.next_obs.reshape({n * T, O}).repeat_interleave(S, 0);
-    boot = policy_->act(next, gen_).view({n * T, S, H, d});
+    boot = policy_->act(next, gen_, det).view({n * T, S, H, d});
   }
   auto rewards = batch.rewards * scale;
   const int64_t steps = cfg_.q_update_steps / cfg_.q_repeat;
@@ -354,9 +357,15 @@ void RldtTrainer::critic_round(const TrajectoryBatch& batch, double scale, Itera
   }
 }
 
-void RldtTrainer::actor_round(const TrajectoryBatch& batch, IterationMetrics& m) {
+void RldtTrainer::actor_round(const TrajectoryBatch& batch, int64_t member, IterationMetrics& m) {
   const int64_t P = cfg_.actor.n_particles, O = batch.obs.size(2);
-  ActionGradFn grad_fn = [this](const torch::Tensor& o, const torch::Tensor& a) { return critic_->action_grad(o, a); };
+  ActionGradFn grad_fn;
+  if (cfg_.actor_q_reduce == "min")
+    grad_fn = [this](const torch::Tensor& o, const torch::Tensor& a) { return critic_->action_grad_min(o, a); };
+  else
+    grad_fn = [this, member](const torch::Tensor& o, const torch::Tensor& a) {
+      return critic_->action_grad(o, a, member);
+    };
   const int64_t steps = cfg_.policy_update_steps / cfg_.q_repeat;
   for (int64_t s = 0; s < steps; ++s, ++actor_steps_) {
     // States of every S-th trajectory, offset by the step index (§6: S = P).
@@ -485,6 +494,10 @@ IterationMetrics RldtTrainer::update() {
     //    fresh/old mix of trajectories.
     scaler_.update(fresh_.rewards);
     m.reward_scale = scaler_.scale();
+    // "member": the critic member whose gradient the actor follows this iteration (-1: the mean).
+    const int64_t member = cfg_.actor_q_reduce == "member"
+                               ? torch::randint(cfg_.critic.ensemble_size, {1}, gen_, torch::kLong).item<int64_t>()
+                               : -1;
     for (int64_t r = 0; r < cfg_.q_repeat; ++r) {
       auto batch = buffer_.sample_mixed(fresh_, cfg_.n_envs, cfg_.new_fraction, gen_);
       auto tc = std::chrono::steady_clock::now();
@@ -492,7 +505,7 @@ IterationMetrics RldtTrainer::update() {
       m.seconds_critic += seconds_since(tc);
       if (itr_ > cfg_.n_critic_warmup_itr) {
         auto ta = std::chrono::steady_clock::now();
-        actor_round(batch, m);
+        actor_round(batch, member, m);
         m.seconds_actor += seconds_since(ta);
       }
     }

@@ -188,6 +188,18 @@ TEST(CriticEnsemble, ActionGradientAndBootstrap) {
   auto g1 = q.action_grad(obs, a, 1);
   auto g0 = q.action_grad(obs, a, 0);
   EXPECT_TRUE(torch::allclose(0.5 * (g0 + g1), g, 1e-5, 1e-6));
+  // Min over members: each row takes the gradient of the member whose Q is lower there.
+  auto gmin = q.action_grad_min(obs, a);
+  ASSERT_EQ(gmin.sizes(), a.sizes());
+  torch::Tensor qs;
+  {
+    torch::NoGradGuard ng;
+    qs = q.q(obs, a);  // (2, 5)
+  }
+  auto lower0 = qs[0].lt(qs[1]).view({5, 1, 1});
+  ASSERT_GT(lower0.sum().item<int64_t>(), 0);  // both branches are exercised with this seed
+  ASSERT_LT(lower0.sum().item<int64_t>(), 5);
+  EXPECT_TRUE(torch::allclose(gmin, torch::where(lower0, g0, g1), 1e-5, 1e-6));
 
   // Bootstrap: mean over samples of min over target members, clipped.
   auto samples = torch::randn({5, 2, 2, 2}, gen);
@@ -225,8 +237,8 @@ TEST(RewardScaler, FixedAndEma) {
   fixed.update(torch::ones({3}));
   EXPECT_EQ(fixed.scale(), 2.0);
   RewardScaler ema(-1.0, 0.1);
-  EXPECT_EQ(ema.scale(), 1.0);           // uninitialised
-  ema.update(torch::zeros({4}));         // mean |r| < 1e-8: skipped
+  EXPECT_EQ(ema.scale(), 1.0);    // uninitialised
+  ema.update(torch::zeros({4}));  // mean |r| < 1e-8: skipped
   EXPECT_EQ(ema.ema(), -1.0);
   ema.update(torch::tensor({-2.0f, 2.0f}));  // cold start: ema = 2
   EXPECT_NEAR(ema.ema(), 2.0, 1e-9);

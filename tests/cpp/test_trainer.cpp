@@ -131,6 +131,61 @@ TEST(Trainer, ReferenceActorFollowsItsRefreshSchedule) {
   }
 }
 
+TEST(Trainer, ActorQReduceChoosesTheCriticValueTheActorClimbs) {
+  // Same seed, same rollouts and critic until the first actor step: each mode's actor must end
+  // the iteration somewhere else, and each mode is deterministic.
+  auto run = [](const std::string& mode) {
+    auto cfg = tiny_hopper();
+    cfg.actor_q_reduce = mode;
+    cfg.n_critic_warmup_itr = 0;
+    cfg.val_freq = 100;
+    RldtTrainer tr(cfg);
+    tr.train_iteration();
+    tr.train_iteration();
+    std::vector<torch::Tensor> ps;
+    for (auto& p : tr.policy().actor()->parameters()) ps.push_back(p.detach().clone());
+    return ps;
+  };
+  auto equal = [](const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
+    for (size_t i = 0; i < a.size(); ++i)
+      if (!torch::equal(a[i], b[i])) return false;
+    return true;
+  };
+  const auto mean = run("mean"), mn = run("min"), member = run("member");
+  EXPECT_TRUE(equal(mn, run("min")));
+  EXPECT_TRUE(equal(member, run("member")));
+  EXPECT_FALSE(equal(mean, mn));
+  EXPECT_FALSE(equal(mean, member));
+  EXPECT_FALSE(equal(mn, member));
+}
+
+TEST(Trainer, DeterministicBootstrapUsesOneNoiseFreeNextAction) {
+  // "deterministic": the bootstrap's next action is the x_0 = 0 sample, so the number of samples
+  // (q_bootstrap) changes nothing and no random numbers are drawn for it; "sample" depends on both.
+  auto critic_after = [](const std::string& mode, int64_t samples) {
+    auto cfg = tiny_hopper();
+    cfg.q_bootstrap_mode = mode;
+    cfg.q_bootstrap = samples;
+    cfg.policy_update_steps = 0;  // critic only: the actor stays put
+    cfg.val_freq = 100;
+    RldtTrainer tr(cfg);
+    tr.train_iteration();
+    tr.train_iteration();
+    std::vector<torch::Tensor> ps;
+    for (auto& p : tr.critic().online()->parameters()) ps.push_back(p.detach().clone());
+    return ps;
+  };
+  auto equal = [](const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
+    for (size_t i = 0; i < a.size(); ++i)
+      if (!torch::equal(a[i], b[i])) return false;
+    return true;
+  };
+  const auto det2 = critic_after("deterministic", 2);
+  EXPECT_TRUE(equal(det2, critic_after("deterministic", 5)));
+  EXPECT_FALSE(equal(critic_after("sample", 2), critic_after("sample", 5)));
+  EXPECT_FALSE(equal(det2, critic_after("sample", 2)));
+}
+
 TEST(Trainer, ConfigErrorsNameTheField) {
   auto expect_msg = [](RldtTrainerConfig c, const std::string& what) {
     try {
@@ -161,6 +216,12 @@ TEST(Trainer, ConfigErrorsNameTheField) {
   c = tiny_hopper();
   c.actor_traj_stride = -2;
   expect_msg(c, "actor_traj_stride");
+  c = tiny_hopper();
+  c.actor_q_reduce = "max";
+  expect_msg(c, "actor_q_reduce");
+  c = tiny_hopper();
+  c.q_bootstrap_mode = "mean";
+  expect_msg(c, "q_bootstrap_mode");
   c = tiny_hopper();
   c.env = "Hoppr-v5";
   try {

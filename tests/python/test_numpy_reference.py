@@ -220,8 +220,9 @@ def test_critic_matches_numpy(rng):
     close(cr.q_mean(obs, chunk), qn.mean(0))
 
     # grad_a Q by central differences of the numpy critic.
-    for member in (-1, 1):
-        g = cr.action_grad(obs, chunk, member=member)
+    # member "min": grad of the min over members (no ties between members at these points).
+    for member in (-1, 1, "min"):
+        g = cr.action_grad_min(obs, chunk) if member == "min" else cr.action_grad(obs, chunk, member=member)
         fd = np.zeros(chunk.shape)
         eps = 1e-6
         for idx in np.ndindex(chunk.shape):
@@ -229,7 +230,10 @@ def test_critic_matches_numpy(rng):
             up[idx] += eps
             dn[idx] -= eps
             qu, qd = ref.critic_q(sd, cfg, obs, up), ref.critic_q(sd, cfg, obs, dn)
-            sel = (lambda q: q.mean(0)) if member < 0 else (lambda q: q[member])
+            if member == "min":
+                sel = lambda q: q.min(0)  # noqa: E731
+            else:
+                sel = (lambda q: q.mean(0)) if member < 0 else (lambda q: q[member])
             fd[idx] = (sel(qu)[idx[0]] - sel(qd)[idx[0]]) / (2 * eps)
         close(g, fd, rtol=1e-4, atol=1e-6)
         assert np.all(g[:, cfg.act_steps:] == 0)

@@ -21,15 +21,15 @@ namespace rldt {
 struct CriticConfig {
   int64_t obs_dim = 11;
   int64_t action_dim = 3;
-  int64_t act_steps = 4;                       // E: chunk steps the critic sees
-  int64_t ensemble_size = 2;                   // M
+  int64_t act_steps = 4;      // E: chunk steps the critic sees
+  int64_t ensemble_size = 2;  // M
   std::vector<int64_t> hidden = {256, 256, 256};
   std::string activation = "silu";
-  double init_std = 0.1;                       // Linear weights ~ N(0, init_std²), biases 0
+  double init_std = 0.1;  // Linear weights ~ N(0, init_std²), biases 0
   double lr = 1e-3;
   double weight_decay = 0.0;
-  double target_momentum = 0.995;              // Q̄ ← m·Q̄ + (1−m)·Q
-  double q_target_min = -1e6;                  // clip of bootstrap values
+  double target_momentum = 0.995;  // Q̄ ← m·Q̄ + (1−m)·Q
+  double q_target_min = -1e6;      // clip of bootstrap values
   double q_target_max = 1e6;
 
   int64_t input_dim() const { return obs_dim + act_steps * action_dim; }
@@ -73,6 +73,9 @@ class CriticEnsemble {
   // member < 0: mean over members; else that member alone. Steps of the chunk
   // beyond act_steps get zero gradient. No gradient is left on the critic.
   torch::Tensor action_grad(const torch::Tensor& obs, const torch::Tensor& actions, int64_t member = -1);
+  // ∇_a min_i Q_i(s, a): per row, the gradient of the member whose Q is lowest there (the
+  // pessimistic ensemble value, as in the bootstrap). obs (N, O), actions (N, H, d) → (N, H, d).
+  torch::Tensor action_grad_min(const torch::Tensor& obs, const torch::Tensor& actions);
 
   // Bootstrap value: mean over S policy samples of min over target members,
   // clipped to [q_target_min, q_target_max]. obs (N, O), actions (N, S, E', d) → (N,)

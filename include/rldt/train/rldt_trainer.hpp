@@ -74,6 +74,10 @@ struct RldtTrainerConfig {
   int64_t q_update_steps = 512;
   int64_t q_repeat = 16;
   int64_t q_bootstrap = 2;
+  // Next actions of the bootstrap value: "sample" (q_bootstrap policy samples, ALGORITHM.md §2) or
+  // "deterministic" (one deterministic sample from x_0 = 0, the policy that evaluation runs; not
+  // in the spec). The latter makes Q the value of acting, then following the evaluated policy.
+  std::string q_bootstrap_mode = "sample";
   int64_t q_minibatch = 0;  // 0: full trajectories per critic step; else ~this many (traj, t) samples
   double new_fraction = 0.33;
   int64_t buffer_num_episode = 20;  // buffer keeps buffer_num_episode · n_envs trajectories
@@ -86,6 +90,10 @@ struct RldtTrainerConfig {
   // actor_max_states of them at random (0: all).
   int64_t actor_traj_stride = 0;
   int64_t actor_max_states = 0;
+  // Which critic value the actor's field climbs (ALGORITHM.md §3): "mean" over ensemble members
+  // (the spec's default), "member" (one member drawn per iteration, the spec's alternative) or
+  // "min" (the pessimistic min over members, as the bootstrap uses).
+  std::string actor_q_reduce = "mean";
   // The reference actor of L_ref (kl_coef) is refreshed from the trained actor after every
   // reference_refresh_freq-th iteration (1: every iteration, as in ALGORITHM.md §6). 0: never, so
   // L_ref anchors the actor to the base policy for the whole run.
@@ -224,7 +232,8 @@ class RldtTrainer {
   // act() without the env-unit conversion: (N, H, d) clamped policy chunk.
   torch::Tensor act_policy_space(const torch::Tensor& obs);
   void critic_round(const TrajectoryBatch& batch, double scale, IterationMetrics& m);
-  void actor_round(const TrajectoryBatch& batch, IterationMetrics& m);
+  // member: the critic member the actor follows (-1: the mean over members; unused for "min").
+  void actor_round(const TrajectoryBatch& batch, int64_t member, IterationMetrics& m);
 
   RldtTrainerConfig cfg_;
   std::unique_ptr<VecEnv> env_;       // null for an external env
