@@ -264,6 +264,13 @@ x (N, H, d), t (N,) in [0, 1], obs (N, O) -> (N, H, d). net: 'actor' | 'ema' | '
           py::arg("action_high") = py::none(),
           "Sets (or, with None, clears) the observation bounds (O,) and the env-unit action bounds (d,).")
       .def(
+          "set_final_action_clip",
+          [](PolicyHandle& h, double clip) {
+            auto lock = h.usage.write();
+            h.policy->set_final_action_clip(clip);
+          },
+          py::arg("clip"), "Sampling-time clamp of final actions to +-clip (0: off); the architecture is unchanged.")
+      .def(
           "normalize_obs",
           [](PolicyHandle& h, const py::object& obs) {
             auto o = float_arg(obs, "obs", obs_spec(h.policy->config()));

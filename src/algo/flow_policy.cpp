@@ -93,8 +93,8 @@ torch::Tensor FlowPolicy::expected_target_from_output(const torch::Tensor& out, 
   return x + (1.0 - t).view({-1, 1, 1}) * out;
 }
 
-torch::Tensor FlowPolicy::integrate(const torch::Tensor& obs, at::Generator& gen, bool deterministic,
-                                    VelocityNet& net, torch::Tensor* chain) {
+torch::Tensor FlowPolicy::integrate(const torch::Tensor& obs, at::Generator& gen, bool deterministic, VelocityNet& net,
+                                    torch::Tensor* chain) {
   check_tensor(obs, "obs", {-1, cfg_.obs_dim});
   torch::NoGradGuard ng;
   const int64_t b = obs.size(0), K = cfg_.denoising_steps;
@@ -120,18 +120,22 @@ FlowSample FlowPolicy::sample(const torch::Tensor& obs, at::Generator& gen, bool
   return s;
 }
 
+void FlowPolicy::set_final_action_clip(double clip) {
+  check_arg(clip >= 0.0, "final_action_clip must be >= 0 (0 = off), got ", clip);
+  cfg_.final_action_clip = clip;
+}
+
 torch::Tensor FlowPolicy::act(const torch::Tensor& obs, at::Generator& gen, bool deterministic) {
   auto x = integrate(obs, gen, deterministic, actor_, nullptr);
   if (cfg_.final_action_clip > 0) x.clamp_(-cfg_.final_action_clip, cfg_.final_action_clip);
   return x;
 }
 
-torch::Tensor FlowPolicy::expected_target(const torch::Tensor& x_k, const torch::Tensor& k,
-                                          const torch::Tensor& obs) {
+torch::Tensor FlowPolicy::expected_target(const torch::Tensor& x_k, const torch::Tensor& k, const torch::Tensor& obs) {
   check_tensor(x_k, "x_k", {-1, cfg_.horizon_steps, cfg_.action_dim});
   check_tensor(obs, "obs", {x_k.size(0), cfg_.obs_dim});
-  check_arg(k.defined() && k.dim() == 1 && k.size(0) == x_k.size(0), "argument 'k' must have shape (",
-            x_k.size(0), ",)");
+  check_arg(k.defined() && k.dim() == 1 && k.size(0) == x_k.size(0), "argument 'k' must have shape (", x_k.size(0),
+            ",)");
   check_arg(k.numel() == 0 || (k.min().item<int64_t>() >= 0 && k.max().item<int64_t>() < cfg_.denoising_steps),
             "argument 'k' must hold steps in [0, ", cfg_.denoising_steps, ")");
   auto t = k.to(torch::kFloat32) / static_cast<double>(cfg_.denoising_steps);

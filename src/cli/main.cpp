@@ -136,6 +136,10 @@ std::shared_ptr<FlowPolicy> load_policy(RunConfig& cfg, const std::string& path,
   } catch (const std::exception& e) {
     throw UsageError(cfg.source + ": key 'base_policy': cannot load '" + path + "': " + error_message(e));
   }
+  // final_action_clip is a sampling-time setting, not architecture: the config's value, where it
+  // sets one, replaces the file's.
+  if (cfg.origins.count("policy.final_action_clip"))
+    policy->set_final_action_clip(cfg.trainer.policy.final_action_clip);
   RunConfig adopted = cfg;
   adopted.trainer.policy = policy->config();
   for (const auto& [key, origin] : cfg.origins) {

@@ -1,7 +1,7 @@
 # Runs the rldt command once and checks its exit code, its output and the files it writes.
 #   cmake -DCLI=<rldt> -DARGS="scratch|--config|F|..." -DEXPECT_RC=<n>
 #         [-DEXPECT_OUTPUT=<regex>] [-DEXPECT_FILES="<path>|..."] [-DEXPECT_ROWS=<csv>:<rows>]
-#         [-DREMOVE_DIR=<dir>] [-DPREPARE_DIR=<dir>] -P run_cli.cmake
+#         [-DREMOVE_DIR=<dir>] [-DPREPARE_DIR=<dir>] [-DEXPECT_CONTENT=<path>:<regex>] -P run_cli.cmake
 # Arguments are separated by "|" (ctest would split ";"). REMOVE_DIR is deleted before the
 # run; PREPARE_DIR is created with a file "keep.txt" in it (which must survive the run).
 string(REPLACE "|" ";" args "${ARGS}")
@@ -35,6 +35,15 @@ if(EXPECT_ROWS)
   math(EXPR rows "${n} - 1")  # minus the header
   if(NOT rows EQUAL CMAKE_MATCH_2)
     message(FATAL_ERROR "${CMAKE_MATCH_1} has ${rows} rows, expected ${CMAKE_MATCH_2}")
+  endif()
+endif()
+if(EXPECT_CONTENT)
+  string(REGEX MATCH "^([^:]*):(.*)$" _ "${EXPECT_CONTENT}")
+  set(content_file "${CMAKE_MATCH_1}")
+  set(content_regex "${CMAKE_MATCH_2}")
+  file(READ "${content_file}" content)
+  if(NOT content MATCHES "${content_regex}")
+    message(FATAL_ERROR "${content_file} does not match the regex '${content_regex}'")
   endif()
 endif()
 if(PREPARE_DIR AND NOT EXISTS "${PREPARE_DIR}/keep.txt")

@@ -191,6 +191,16 @@ def test_final_action_clip(rng):
     a, chain = pol.sample(obs)
     assert np.abs(a).max() <= 0.05 + 1e-7
     np.testing.assert_array_equal(a, np.clip(chain[:, -1], -0.05, 0.05))
+    # A sampling-time setting: it can be changed on a built (or loaded) policy.
+    pol.set_final_action_clip(0.0)
+    a, chain = pol.sample(obs)
+    assert np.abs(a).max() > 0.05
+    np.testing.assert_array_equal(a, chain[:, -1])
+    pol.set_final_action_clip(0.02)
+    assert pol.config.final_action_clip == 0.02
+    assert np.abs(pol.act(obs)).max() <= 0.02 + 1e-7
+    with pytest.raises(rldt.ArgumentError, match="final_action_clip"):
+        pol.set_final_action_clip(-1.0)
 
 
 def test_sampling_is_seeded(rng, policy):

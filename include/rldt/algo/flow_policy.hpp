@@ -26,18 +26,18 @@ struct FlowPolicyConfig {
   int64_t obs_dim = 11;
   int64_t action_dim = 3;
   int64_t horizon_steps = 4;
-  int64_t denoising_steps = 8;                   // K
+  int64_t denoising_steps = 8;  // K
   std::vector<int64_t> mlp_dims = {512, 512, 512};
   int64_t time_dim = 16;
   std::string activation = "relu";
-  bool residual = true;                          // residual body (else a plain MLP)
-  std::string prediction = "v_pred";             // "v_pred" | "x_pred"
-  double final_action_clip = 0.0;                // > 0: clamp final actions to ±value
+  bool residual = true;               // residual body (else a plain MLP)
+  std::string prediction = "v_pred";  // "v_pred" | "x_pred"
+  double final_action_clip = 0.0;     // > 0: clamp final actions to ±value
   // Behaviour cloning (flow matching) pretraining.
   double bc_lr = 1e-3;
   double bc_weight_decay = 1e-6;
   double ema_decay = 0.995;
-  double xpred_t_max = 0.999;                    // x_pred BC loss: t clamped to this
+  double xpred_t_max = 0.999;  // x_pred BC loss: t clamped to this
 
   int64_t action_size() const { return horizon_steps * action_dim; }
   // Throws ArgumentError naming the first invalid field.
@@ -70,14 +70,16 @@ class FlowPolicy {
   explicit FlowPolicy(FlowPolicyConfig cfg, uint64_t seed = 0);
 
   const FlowPolicyConfig& config() const { return cfg_; }
+  // Sampling-time setting, not part of the architecture: > 0 clamps final actions (sample, act)
+  // to ±clip; 0 turns the clamp off. Throws ArgumentError for a negative value.
+  void set_final_action_clip(double clip);
   VelocityNet& actor() { return actor_; }
   VelocityNet& reference() { return reference_; }
   VelocityNet& ema() { return ema_; }
 
   // Velocity from a raw network output (x_pred: (x̂ − x)/(1 − t)).
   // out, x: (N, H, d); t: (N,) → (N, H, d)
-  torch::Tensor velocity_from_output(const torch::Tensor& out, const torch::Tensor& x,
-                                     const torch::Tensor& t) const;
+  torch::Tensor velocity_from_output(const torch::Tensor& out, const torch::Tensor& x, const torch::Tensor& t) const;
   // Expected target E[x_1 | x_t] from a raw output: x + (1 − t)·v (x_pred: x̂).
   torch::Tensor expected_target_from_output(const torch::Tensor& out, const torch::Tensor& x,
                                             const torch::Tensor& t) const;
@@ -92,8 +94,7 @@ class FlowPolicy {
   // Expected target ŷ = x_k + (1 − t_k)·v_θ(x_k, t_k | s) with t_k = k/K, using the
   // trained actor; runs with autograd unless called under a NoGradGuard.
   // x_k: (N, H, d), k: (N,) int64 in [0, K), obs: (N, O) → (N, H, d)
-  torch::Tensor expected_target(const torch::Tensor& x_k, const torch::Tensor& k,
-                                const torch::Tensor& obs);
+  torch::Tensor expected_target(const torch::Tensor& x_k, const torch::Tensor& k, const torch::Tensor& obs);
 
   // Flow-matching BC loss on (obs (N, O), actions (N, H, d)); scalar with graph. Uses the
   // trained actor, or `net` if given (e.g. &ema() for a validation loss of the EMA weights).
@@ -102,9 +103,9 @@ class FlowPolicy {
   // One AdamW step on bc_loss, then an EMA update. Returns the loss.
   double bc_update(const torch::Tensor& obs, const torch::Tensor& actions, at::Generator& gen);
 
-  void update_ema();          // ema ← decay·ema + (1 − decay)·actor
-  void load_ema_into_actor(); // actor ← ema (fine-tuning starts from the EMA weights)
-  void refresh_reference();   // reference ← actor
+  void update_ema();           // ema ← decay·ema + (1 − decay)·actor
+  void load_ema_into_actor();  // actor ← ema (fine-tuning starts from the EMA weights)
+  void refresh_reference();    // reference ← actor
 
   // Observation/action normalisation the policy was trained with (pretraining stores the
   // dataset's min/max). Empty by default: identity observations, actions mapped onto the env's
