@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <map>
 #include <sstream>
 
 #include "rldt/algo/td_targets.hpp"
@@ -550,6 +551,41 @@ std::vector<std::string> flat_yaml(const std::string& yaml) {
   return out;
 }
 
+}  // namespace
+
+std::string checkpoint_config_mismatch(const std::string& saved_yaml, const RldtTrainerConfig& mine) {
+  const auto as_map = [](const std::vector<std::string>& lines) {
+    std::map<std::string, std::string> m;
+    for (const auto& l : lines) {
+      const size_t c = l.find(": ");
+      m[l.substr(0, c)] = c == std::string::npos ? "" : l.substr(c + 2);
+    }
+    return m;
+  };
+  const auto saved = as_map(flat_yaml(saved_yaml)), now = as_map(flat_yaml(to_yaml(mine))),
+             defaults = as_map(flat_yaml(to_yaml(RldtTrainerConfig{})));
+  const auto differ = [](const std::string& a, const std::string& b) {
+    return "the checkpoint has '" + a + "', this trainer '" + b + "' (only n_train_itr and env_threads may differ)";
+  };
+  for (const auto& [key, value] : saved) {
+    const auto it = now.find(key);
+    if (it == now.end()) return differ(key + ": " + value, "(no such key)");
+    if (it->second != value) return differ(key + ": " + value, key + ": " + it->second);
+  }
+  // Keys added after the checkpoint was written are absent from it: they must hold their default
+  // value (the behaviour the checkpoint's run had).
+  for (const auto& [key, value] : now) {
+    if (saved.count(key)) continue;
+    const auto d = defaults.find(key);
+    if (d == defaults.end() || d->second != value)
+      return differ("(no " + key + ": written before the key existed, so its default " +
+                        (d == defaults.end() ? std::string("?") : d->second) + ")",
+                    key + ": " + value);
+  }
+  return "";
+}
+
+namespace {
 torch::Tensor bytes_tensor(const std::vector<uint8_t>& bytes) {
   auto t = torch::empty({static_cast<int64_t>(bytes.size())}, torch::kUInt8);
   std::copy(bytes.begin(), bytes.end(), t.data_ptr<uint8_t>());
@@ -613,14 +649,8 @@ void RldtTrainer::load_checkpoint(const std::string& path) {
     throw std::runtime_error("'" + path + "' was written by a trainer " +
                              (native ? "with native envs" : "driven through act/observe/update") + "; this one " +
                              (env_ ? "has native envs" : "is driven through act/observe/update"));
-  const auto saved = flat_yaml(read_value(ar, "config", path).toStringRef());
-  const auto mine = flat_yaml(to_yaml(cfg_));
-  for (size_t i = 0; i < std::max(saved.size(), mine.size()); ++i) {
-    const std::string a = i < saved.size() ? saved[i] : "(nothing)", b = i < mine.size() ? mine[i] : "(nothing)";
-    if (a != b)
-      throw std::runtime_error("'" + path + "' was written by a trainer with another config: the checkpoint has '" + a +
-                               "', this trainer '" + b + "' (only n_train_itr and env_threads may differ)");
-  }
+  const std::string diff = checkpoint_config_mismatch(read_value(ar, "config", path).toStringRef(), cfg_);
+  if (!diff.empty()) throw std::runtime_error("'" + path + "' was written by a trainer with another config: " + diff);
   const int64_t itr = read_value(ar, "iteration", path).toInt();
   const int64_t env_steps = read_value(ar, "env_steps", path).toInt();
   const int64_t actor_steps = read_value(ar, "actor_steps", path).toInt();

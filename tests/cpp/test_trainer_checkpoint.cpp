@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "rldt/envs/vec_env.hpp"
+#include "rldt/train/config_io.hpp"
 #include "rldt/train/rldt_trainer.hpp"
 #include "trainer_metrics.hpp"
 
@@ -187,6 +188,35 @@ TEST(TrainerCheckpoint, RefusesBadFilesNamingThem) {
   auto p = policy_from_checkpoint(good);
   EXPECT_TRUE(same_params(*p.actor(), *reread.policy().actor()));
   fs::remove_all(dir);
+}
+
+TEST(TrainerCheckpoint, OlderCheckpointsLoadWhenNewKeysHoldTheirDefaults) {
+  // A checkpoint written before a key existed lacks its line: loading accepts the key's default
+  // and names the key otherwise. Free keys may differ; any other difference is named.
+  auto c = config();
+  const auto drop = [](std::string yaml, const std::string& line) {
+    const auto at = yaml.find(line);
+    EXPECT_NE(at, std::string::npos) << line;
+    return yaml.erase(at, yaml.find('\n', at) + 1 - at);
+  };
+  const std::string saved = drop(to_yaml(c), "actor_q_reduce: ");
+  EXPECT_EQ(checkpoint_config_mismatch(to_yaml(c), c), "");
+  EXPECT_EQ(checkpoint_config_mismatch(saved, c), "");
+  auto changed = c;
+  changed.actor_q_reduce = "min";
+  auto msg = checkpoint_config_mismatch(saved, changed);
+  EXPECT_NE(msg.find("actor_q_reduce: min"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("its default mean"), std::string::npos) << msg;
+  changed = c;
+  changed.n_train_itr += 5;
+  changed.env_threads = 1;
+  EXPECT_EQ(checkpoint_config_mismatch(saved, changed), "");
+  changed.critic.hidden = {8};
+  msg = checkpoint_config_mismatch(saved, changed);
+  EXPECT_NE(msg.find("critic.hidden"), std::string::npos) << msg;
+  // A key the checkpoint has and this library does not.
+  msg = checkpoint_config_mismatch(to_yaml(c) + "from_the_future: 1\n", c);
+  EXPECT_NE(msg.find("from_the_future"), std::string::npos) << msg;
 }
 
 TEST(TrainerCheckpoint, AskTellTrainerResumesWithItsOwnersEnv) {

@@ -267,4 +267,9 @@ class RldtTrainer {
 // without building envs or critics: what deployment needs. Errors name the file.
 FlowPolicy policy_from_checkpoint(const std::string& path);
 
+// Empty if a checkpoint whose trainer config was `saved_yaml` (to_yaml's text) may be loaded by a
+// trainer with config `mine`; else which key differs. n_train_itr and env_threads may differ, and
+// keys absent from `saved_yaml` (added to the library later) must hold their default value.
+std::string checkpoint_config_mismatch(const std::string& saved_yaml, const RldtTrainerConfig& mine);
+
 }  // namespace rldt
