@@ -25,6 +25,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -158,8 +159,8 @@ std::shared_ptr<FlowPolicy> load_policy(RunConfig& cfg, const std::string& path,
 // The run folder: refuses to reuse a non-empty one unless --force (which removes only the files
 // a run writes).
 void prepare_run_dir(const fs::path& dir, bool force) {
-  static const char* const kRunFiles[] = {"config.yaml",   "run.json",  "metrics.csv",
-                                          "metrics.jsonl", "policy.pt", "checkpoint.pt"};
+  static const char* const kRunFiles[] = {"config.yaml", "run.json",      "metrics.csv",   "metrics.jsonl",
+                                          "policy.pt",   "checkpoint.pt", "best_policy.pt"};
   if (fs::exists(dir) && !fs::is_directory(dir))
     throw UsageError("--out: '" + dir.string() + "' is a file, not a folder");
   if (fs::exists(dir) && !fs::is_empty(dir)) {
@@ -339,6 +340,11 @@ int train_or_eval(const Args& a) {
     std::cout << "run folder: " << dir.string() << "\n";
   }
 
+  // The policy with the highest whole-episode evaluation so far (eval_episodes > 0) goes to
+  // best_policy.pt; run.json's best_eval says which iteration it is (kept across --resume).
+  double best_eval = -std::numeric_limits<double>::infinity();
+  if (resume && record.json.contains("best_eval")) best_eval = record.json["best_eval"]["eval_return"].get<double>();
+
   // 4. The loop.
   install_stop_handlers();
   cli::Progress progress(iterations);
@@ -369,6 +375,20 @@ int train_or_eval(const Args& a) {
     if (m.eval && m.episodes > 0) {
       eval_return_sum += m.episode_return * static_cast<double>(m.episodes);
       eval_episodes += m.episodes;
+    }
+    if (!eval && !dir.empty() && m.eval && std::isfinite(m.eval_return) && m.eval_return > best_eval) {
+      try {
+        trainer->policy().save((dir / "best_policy.pt").string());
+      } catch (const std::exception& e) {
+        std::cerr << "rldt: cannot write " << (dir / "best_policy.pt").string() << ": " << error_message(e)
+                  << checkpoint_note() << "\n";
+        record.status("failed writing best_policy.pt in iteration " + std::to_string(m.iteration));
+        return kFailure;
+      }
+      best_eval = m.eval_return;
+      record.json["best_eval"] = {
+          {"iteration", m.iteration}, {"eval_return", m.eval_return}, {"file", "best_policy.pt"}};
+      write_text(record.path, record.json.dump(2) + "\n");
     }
     const std::string bad = cli::first_non_finite(m, trainer->config());
     if (!bad.empty()) {

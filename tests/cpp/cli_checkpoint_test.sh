@@ -11,7 +11,8 @@ mkdir -p "$work"
 fail() { echo "FAIL: $*"; exit 1; }
 # An evaluation (itr 2), the end of the critic warm-up (the actor first trains in itr 3) and the
 # actor's lr warm-up fall into the resumed half.
-common=(val_freq=2 n_critic_warmup_itr=1 actor.lr_warmup_steps=8 n_steps=30)
+# eval_episodes: whole-episode evaluations at itr 0 and 2, so best_policy.pt is chosen across the resume.
+common=(val_freq=2 n_critic_warmup_itr=1 actor.lr_warmup_steps=8 n_steps=30 eval_episodes=3)
 run() {  # run <expected rc> <log> args...
   local want="$1" log="$2"
   shift 2
@@ -42,6 +43,16 @@ diff <(strip_timing "$work/straight/metrics.csv") <(strip_timing "$work/resumed/
 [ "$(wc -l <"$work/resumed/metrics.jsonl")" -eq 4 ] || fail "metrics.jsonl does not have 4 rows"
 cmp -s "$work/straight/policy.pt" "$work/resumed/policy.pt" || echo "note: policy.pt files differ byte-wise (archive metadata)"
 grep -q '"resumed"' "$work/resumed/run.json" || fail "run.json does not record the resume"
+# The best evaluated policy: the same choice with and without the resume, and the metrics agree with it.
+best() { python3 -c 'import json, sys; b = json.load(open(sys.argv[1]))["best_eval"]; print(b["iteration"], b["eval_return"])' "$1"; }
+[ -f "$work/straight/best_policy.pt" ] && [ -f "$work/resumed/best_policy.pt" ] || fail "no best_policy.pt"
+[ "$(best "$work/straight/run.json")" = "$(best "$work/resumed/run.json")" ] ||
+  fail "best_eval differs: $(best "$work/straight/run.json") vs $(best "$work/resumed/run.json")"
+want=$(awk -F, 'NR == 1 { for (i = 1; i <= NF; ++i) col[$i] = i; next }
+                $col["eval"] == 1 && (best == "" || $col["eval_return"] + 0 > best + 0) { best = $col["eval_return"]; it = $1 }
+                END { print it }' "$work/straight/metrics.csv")
+[ "$(best "$work/straight/run.json" | cut -d' ' -f1)" = "$want" ] || fail "best_eval is not the best row of metrics.csv (iteration $want)"
+run 0 "$work/eval_best.log" eval --config "$work/resumed/config.yaml" --policy "$work/resumed/best_policy.pt" env_options.max_episode_steps=20
 
 # Export: the actor of the checkpoint as a policy file for rldt eval.
 run 0 "$work/export.log" export --checkpoint "$work/resumed/checkpoint.pt" --out "$work/exported.pt"
