@@ -115,6 +115,10 @@ class Trainer:
                     raise FileNotFoundError(f"{run.source or 'config'}: key 'base_policy': the policy file "
                                             f"'{run.base_policy}' does not exist (relative to {os.getcwd()})")
                 policy = _core.FlowPolicy.load(run.base_policy)
+                # A sampling-time setting: the config's value, where it sets one, replaces the
+                # file's (as `rldt finetune` does); the architecture comes from the file.
+                if "policy.final_action_clip" in run.explicit_keys:
+                    policy.set_final_action_clip(run.trainer.policy.final_action_clip)
             cfg = run.trainer
         elif isinstance(config, _core.RldtTrainerConfig):
             cfg = config

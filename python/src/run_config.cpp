@@ -24,6 +24,14 @@ back to an identical config.)doc")
       .def_readwrite("base_policy", &rldt::RunConfig::base_policy)
       .def_readwrite("pretrain", &rldt::RunConfig::pretrain, "PretrainConfig (the `pretrain:` section)")
       .def_readonly("source", &rldt::RunConfig::source)
+      .def_property_readonly(
+          "explicit_keys",
+          [](const rldt::RunConfig& c) {
+            std::vector<std::string> keys;
+            for (const auto& kv : c.origins) keys.push_back(kv.first);
+            return keys;
+          },
+          "Key paths the file or an override set explicitly (sorted); the rest hold their defaults.")
       .def(
           "to_yaml", [](const rldt::RunConfig& c, const std::string& header) { return rldt::to_yaml(c, header); },
           py::arg("header") = "", "YAML text (every key) that rldt.load_config reads back to this config.")

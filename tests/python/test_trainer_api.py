@@ -65,6 +65,14 @@ def test_trainer_from_a_yaml_path_and_base_policy(tmp_path):
     a = ft.flow_policy.state_dict()
     b = tr.flow_policy.state_dict()
     assert all(np.array_equal(a[k], b[k]) for k in a)
+    assert ft.flow_policy.config.final_action_clip == 0.0  # the file's value: the config sets none
+    assert "policy.final_action_clip" not in run.explicit_keys and "n_envs" in run.explicit_keys
+    # final_action_clip is a sampling-time setting: a config that sets it wins over the file.
+    clipped = rldt.load_config(PENDULUM, ["n_envs=4", "n_steps=10", "q_update_steps=4", "q_repeat=2",
+                                          "policy_update_steps=2", "policy.mlp_dims=[16,16,16]",
+                                          "policy.final_action_clip=0.5"])
+    clipped.base_policy = str(base)
+    assert rldt.Trainer(clipped).flow_policy.config.final_action_clip == 0.5
     run.base_policy = str(tmp_path / "missing.pt")
     with pytest.raises(FileNotFoundError, match="base_policy"):
         rldt.Trainer(run)
