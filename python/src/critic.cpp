@@ -40,6 +40,21 @@ py::array eval(CriticHandle& h, const py::object& obs, const py::object& chunk, 
   return to_numpy(out);
 }
 
+// grad_a Q passes (action_grad, action_grad_min): arrays in, gradient out, autograd on.
+template <typename F>
+py::array grad_of(CriticHandle& h, const py::object& obs, const py::object& actions, F f) {
+  const auto& c = h.critic->config();
+  auto a = float_arg(actions, "actions", chunk_spec(c));
+  auto o = float_arg(obs, "obs", obs_spec(c, a.size(0)));
+  torch::Tensor g;
+  {
+    py::gil_scoped_release nogil;
+    auto lock = h.usage.read();
+    g = f(*h.critic, o, a);
+  }
+  return to_numpy(g);
+}
+
 }  // namespace
 
 void bind_critic(py::module_& m) {
@@ -88,15 +103,8 @@ C++ constructor does). The critic draws no random numbers afterwards.)doc")
             rldt::check_arg(member >= -1 && member < c.ensemble_size,
                             "argument 'member' must be -1 (mean over members) or in [0, ", c.ensemble_size, "), got ",
                             member);
-            auto a = float_arg(actions, "actions", chunk_spec(c));
-            auto o = float_arg(obs, "obs", obs_spec(c, a.size(0)));
-            torch::Tensor g;
-            {
-              py::gil_scoped_release nogil;
-              auto lock = h.usage.read();
-              g = h.critic->action_grad(o, a, member);
-            }
-            return to_numpy(g);
+            return grad_of(h, obs, actions,
+                           [member](CriticEnsemble& cr, auto& o, auto& a) { return cr.action_grad(o, a, member); });
           },
           py::arg("obs"), py::arg("actions"), py::arg("member") = -1,
           R"doc(grad_a Q(s, a) of the online nets for whole chunks: obs (N, O), actions (N, H, d) -> (N, H, d).
@@ -104,16 +112,8 @@ member -1: mean over members, else that member. Steps beyond act_steps get zero 
       .def(
           "action_grad_min",
           [](CriticHandle& h, const py::object& obs, const py::object& actions) {
-            const auto& c = h.critic->config();
-            auto a = float_arg(actions, "actions", chunk_spec(c));
-            auto o = float_arg(obs, "obs", obs_spec(c, a.size(0)));
-            torch::Tensor g;
-            {
-              py::gil_scoped_release nogil;
-              auto lock = h.usage.read();
-              g = h.critic->action_grad_min(o, a);
-            }
-            return to_numpy(g);
+            return grad_of(h, obs, actions,
+                           [](CriticEnsemble& cr, auto& o, auto& a) { return cr.action_grad_min(o, a); });
           },
           py::arg("obs"), py::arg("actions"),
           R"doc(grad_a of min over members of Q(s, a): obs (N, O), actions (N, H, d) -> (N, H, d).

@@ -38,6 +38,18 @@ RldtTrainerConfig tiny_hopper() {
   return c;
 }
 bool is_finite(double x) { return std::isfinite(x); }
+// Copies of a module's parameters, and whether two such copies are equal element for element.
+std::vector<torch::Tensor> params_of(torch::nn::Module& m) {
+  std::vector<torch::Tensor> ps;
+  for (auto& p : m.parameters()) ps.push_back(p.detach().clone());
+  return ps;
+}
+bool all_equal(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (!torch::equal(a[i], b[i])) return false;
+  return true;
+}
 }  // namespace
 
 TEST(Trainer, RolloutStoresTrueNextStatesAndChunks) {
@@ -91,12 +103,7 @@ TEST(Trainer, ReferenceActorFollowsItsRefreshSchedule) {
   // reference_refresh_freq 1 (ALGORITHM.md §6): after a training iteration the reference equals the
   // trained actor. 0: the reference stays the policy the trainer was given, while the actor moves.
   // 2: refreshed after iterations 2, 4, ... only (iteration 3 is an evaluation iteration here).
-  auto same = [](VelocityNet& a, VelocityNet& b) {
-    auto pa = a->parameters(), pb = b->parameters();
-    for (size_t i = 0; i < pa.size(); ++i)
-      if (!torch::equal(pa[i], pb[i])) return false;
-    return true;
-  };
+  auto same = [](VelocityNet& a, VelocityNet& b) { return all_equal(params_of(*a), params_of(*b)); };
   // A given policy whose reference differs from its actor: the trainer starts L_ref at the actor.
   auto make_given = [] {
     auto pc = tiny_hopper().policy;
@@ -142,21 +149,14 @@ TEST(Trainer, ActorQReduceChoosesTheCriticValueTheActorClimbs) {
     RldtTrainer tr(cfg);
     tr.train_iteration();
     tr.train_iteration();
-    std::vector<torch::Tensor> ps;
-    for (auto& p : tr.policy().actor()->parameters()) ps.push_back(p.detach().clone());
-    return ps;
-  };
-  auto equal = [](const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
-    for (size_t i = 0; i < a.size(); ++i)
-      if (!torch::equal(a[i], b[i])) return false;
-    return true;
+    return params_of(*tr.policy().actor());
   };
   const auto mean = run("mean"), mn = run("min"), member = run("member");
-  EXPECT_TRUE(equal(mn, run("min")));
-  EXPECT_TRUE(equal(member, run("member")));
-  EXPECT_FALSE(equal(mean, mn));
-  EXPECT_FALSE(equal(mean, member));
-  EXPECT_FALSE(equal(mn, member));
+  EXPECT_TRUE(all_equal(mn, run("min")));
+  EXPECT_TRUE(all_equal(member, run("member")));
+  EXPECT_FALSE(all_equal(mean, mn));
+  EXPECT_FALSE(all_equal(mean, member));
+  EXPECT_FALSE(all_equal(mn, member));
 }
 
 TEST(Trainer, DeterministicBootstrapUsesOneNoiseFreeNextAction) {
@@ -171,19 +171,12 @@ TEST(Trainer, DeterministicBootstrapUsesOneNoiseFreeNextAction) {
     RldtTrainer tr(cfg);
     tr.train_iteration();
     tr.train_iteration();
-    std::vector<torch::Tensor> ps;
-    for (auto& p : tr.critic().online()->parameters()) ps.push_back(p.detach().clone());
-    return ps;
-  };
-  auto equal = [](const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
-    for (size_t i = 0; i < a.size(); ++i)
-      if (!torch::equal(a[i], b[i])) return false;
-    return true;
+    return params_of(*tr.critic().online());
   };
   const auto det2 = critic_after("deterministic", 2);
-  EXPECT_TRUE(equal(det2, critic_after("deterministic", 5)));
-  EXPECT_FALSE(equal(critic_after("sample", 2), critic_after("sample", 5)));
-  EXPECT_FALSE(equal(det2, critic_after("sample", 2)));
+  EXPECT_TRUE(all_equal(det2, critic_after("deterministic", 5)));
+  EXPECT_FALSE(all_equal(critic_after("sample", 2), critic_after("sample", 5)));
+  EXPECT_FALSE(all_equal(det2, critic_after("sample", 2)));
 }
 
 TEST(Trainer, ConfigErrorsNameTheField) {
