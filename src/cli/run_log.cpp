@@ -268,8 +268,9 @@ std::string pretrain_progress_line(const PretrainLog& l, int64_t n_updates) {
 
 std::string first_non_finite(const IterationMetrics& m, const RldtTrainerConfig& cfg) {
   if (m.eval) return "";
-  std::vector<std::pair<const char*, double>> checks = {{"critic_loss", m.critic_loss},
-                                                        {"reward_scale", m.reward_scale}};
+  std::vector<std::pair<const char*, double>> checks = {{"reward_scale", m.reward_scale}};
+  const bool critic_ran = cfg.critic_train_itr == 0 || m.iteration < cfg.critic_train_itr;
+  if (critic_ran) checks.insert(checks.begin(), {"critic_loss", m.critic_loss});
   const bool actor_ran = m.iteration > cfg.n_critic_warmup_itr && cfg.policy_update_steps / cfg.q_repeat > 0;
   if (actor_ran) {
     checks.insert(checks.end(), {{"actor_loss", m.actor_loss},

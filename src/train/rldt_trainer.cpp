@@ -65,6 +65,8 @@ void RldtTrainerConfig::validate() const {
   check_arg(buffer_num_episode >= 1, "buffer_num_episode must be >= 1, got ", buffer_num_episode);
   check_arg(n_envs >= critic.ensemble_size, "n_envs (", n_envs, ") must be >= critic.ensemble_size (",
             critic.ensemble_size, ") for the per-member trajectory split");
+  check_arg(critic_train_itr >= 0, "critic_train_itr must be >= 0 (0: the critic always trains), got ",
+            critic_train_itr);
   check_choice(q_bootstrap_mode, "q_bootstrap_mode", {"sample", "deterministic"});
   check_choice(actor_q_reduce, "actor_q_reduce", {"mean", "member", "min"});
   check_arg(actor_max_states >= 0, "actor_max_states must be >= 0, got ", actor_max_states);
@@ -501,9 +503,11 @@ IterationMetrics RldtTrainer::update() {
                                : -1;
     for (int64_t r = 0; r < cfg_.q_repeat; ++r) {
       auto batch = buffer_.sample_mixed(fresh_, cfg_.n_envs, cfg_.new_fraction, gen_);
-      auto tc = std::chrono::steady_clock::now();
-      critic_round(batch, m.reward_scale, m);
-      m.seconds_critic += seconds_since(tc);
+      if (cfg_.critic_train_itr == 0 || itr_ < cfg_.critic_train_itr) {
+        auto tc = std::chrono::steady_clock::now();
+        critic_round(batch, m.reward_scale, m);
+        m.seconds_critic += seconds_since(tc);
+      }
       if (itr_ > cfg_.n_critic_warmup_itr) {
         auto ta = std::chrono::steady_clock::now();
         actor_round(batch, member, m);

@@ -179,6 +179,28 @@ TEST(Trainer, DeterministicBootstrapUsesOneNoiseFreeNextAction) {
   EXPECT_FALSE(all_equal(det2, critic_after("sample", 2)));
 }
 
+TEST(Trainer, CriticStopsTrainingAtCriticTrainItr) {
+  // critic_train_itr 2: iteration 1 trains the critic (0 evaluates); from iteration 2 on the
+  // critic's online and target nets stay as they were while the actor keeps moving.
+  auto cfg = tiny_hopper();
+  cfg.critic_train_itr = 2;
+  cfg.val_freq = 100;
+  RldtTrainer tr(cfg);
+  const auto critic0 = params_of(*tr.critic().online());
+  tr.train_iteration();
+  tr.train_iteration();
+  const auto critic1 = params_of(*tr.critic().online()), target1 = params_of(*tr.critic().target());
+  EXPECT_FALSE(all_equal(critic0, critic1));
+  const auto actor1 = params_of(*tr.policy().actor());
+  for (int i = 0; i < 2; ++i) {
+    const auto m = tr.train_iteration();
+    EXPECT_TRUE(std::isnan(m.critic_loss)) << "no critic step, no critic loss";
+  }
+  EXPECT_TRUE(all_equal(critic1, params_of(*tr.critic().online())));
+  EXPECT_TRUE(all_equal(target1, params_of(*tr.critic().target())));
+  EXPECT_FALSE(all_equal(actor1, params_of(*tr.policy().actor())));
+}
+
 TEST(Trainer, ConfigErrorsNameTheField) {
   auto expect_msg = [](RldtTrainerConfig c, const std::string& what) {
     try {
@@ -215,6 +237,9 @@ TEST(Trainer, ConfigErrorsNameTheField) {
   c = tiny_hopper();
   c.q_bootstrap_mode = "mean";
   expect_msg(c, "q_bootstrap_mode");
+  c = tiny_hopper();
+  c.critic_train_itr = -1;
+  expect_msg(c, "critic_train_itr");
   c = tiny_hopper();
   c.env = "Hoppr-v5";
   try {

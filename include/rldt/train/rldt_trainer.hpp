@@ -78,6 +78,9 @@ struct RldtTrainerConfig {
   // "deterministic" (one deterministic sample from x_0 = 0, the policy that evaluation runs; not
   // in the spec). The latter makes Q the value of acting, then following the evaluated policy.
   std::string q_bootstrap_mode = "sample";
+  // > 0: the critic trains in iterations < critic_train_itr only, then stays fixed while the actor
+  // goes on (a diagnostic: does the actor over-exploit a fixed critic?). 0: it always trains.
+  int64_t critic_train_itr = 0;
   int64_t q_minibatch = 0;  // 0: full trajectories per critic step; else ~this many (traj, t) samples
   double new_fraction = 0.33;
   int64_t buffer_num_episode = 20;  // buffer keeps buffer_num_episode · n_envs trajectories
