@@ -24,11 +24,13 @@ rldt::EnsembleMLP& pick_net(CriticEnsemble& c, const std::string& net) {
   return net == "target" ? c.target() : c.online();
 }
 
-// The member-wise forward passes q / q_target / q_min / q_mean share this.
+// Arrays in, one critic call, array out: the forward passes (q, q_target, q_min, q_mean) and the
+// action gradients (action_grad*, which turn autograd back on themselves). `chunk_name` names the
+// chunk argument in errors.
 template <typename F>
-py::array eval(CriticHandle& h, const py::object& obs, const py::object& chunk, F f) {
+py::array eval(CriticHandle& h, const py::object& obs, const py::object& chunk, F f, const char* chunk_name = "chunk") {
   const auto& c = h.critic->config();
-  auto ch = float_arg(chunk, "chunk", chunk_spec(c));
+  auto ch = float_arg(chunk, chunk_name, chunk_spec(c));
   auto o = float_arg(obs, "obs", obs_spec(c, ch.size(0)));
   torch::Tensor out;
   {
@@ -38,21 +40,6 @@ py::array eval(CriticHandle& h, const py::object& obs, const py::object& chunk, 
     out = f(*h.critic, o, ch);
   }
   return to_numpy(out);
-}
-
-// grad_a Q passes (action_grad, action_grad_min): arrays in, gradient out, autograd on.
-template <typename F>
-py::array grad_of(CriticHandle& h, const py::object& obs, const py::object& actions, F f) {
-  const auto& c = h.critic->config();
-  auto a = float_arg(actions, "actions", chunk_spec(c));
-  auto o = float_arg(obs, "obs", obs_spec(c, a.size(0)));
-  torch::Tensor g;
-  {
-    py::gil_scoped_release nogil;
-    auto lock = h.usage.read();
-    g = f(*h.critic, o, a);
-  }
-  return to_numpy(g);
 }
 
 }  // namespace
@@ -103,8 +90,9 @@ C++ constructor does). The critic draws no random numbers afterwards.)doc")
             rldt::check_arg(member >= -1 && member < c.ensemble_size,
                             "argument 'member' must be -1 (mean over members) or in [0, ", c.ensemble_size, "), got ",
                             member);
-            return grad_of(h, obs, actions,
-                           [member](CriticEnsemble& cr, auto& o, auto& a) { return cr.action_grad(o, a, member); });
+            return eval(
+                h, obs, actions,
+                [member](CriticEnsemble& cr, auto& o, auto& a) { return cr.action_grad(o, a, member); }, "actions");
           },
           py::arg("obs"), py::arg("actions"), py::arg("member") = -1,
           R"doc(grad_a Q(s, a) of the online nets for whole chunks: obs (N, O), actions (N, H, d) -> (N, H, d).
@@ -112,8 +100,9 @@ member -1: mean over members, else that member. Steps beyond act_steps get zero 
       .def(
           "action_grad_min",
           [](CriticHandle& h, const py::object& obs, const py::object& actions) {
-            return grad_of(h, obs, actions,
-                           [](CriticEnsemble& cr, auto& o, auto& a) { return cr.action_grad_min(o, a); });
+            return eval(
+                h, obs, actions, [](CriticEnsemble& cr, auto& o, auto& a) { return cr.action_grad_min(o, a); },
+                "actions");
           },
           py::arg("obs"), py::arg("actions"),
           R"doc(grad_a of min over members of Q(s, a): obs (N, O), actions (N, H, d) -> (N, H, d).
