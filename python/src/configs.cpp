@@ -284,6 +284,8 @@ void bind_configs(py::module_& m) {
                "'sample': q_bootstrap policy samples; 'deterministic': one x_0 = 0 sample (the evaluated policy)")
         .field("critic_train_itr", &C::critic_train_itr,
                "> 0: the critic trains only in iterations below this, then stays fixed (0: always)")
+        .field("critic_lr_decay", &C::critic_lr_decay,
+               "the critic's lr in iteration i is critic.lr * critic_lr_decay**i (1: constant)")
         .field("q_minibatch", &C::q_minibatch, "0: full trajectories per critic step; else about this many samples")
         .field("new_fraction", &C::new_fraction, "minimum share of fresh trajectories in a round")
         .field("buffer_num_episode", &C::buffer_num_episode, "buffer keeps this many x n_envs trajectories")

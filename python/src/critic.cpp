@@ -163,6 +163,17 @@ member, summed. obs (n, T, O), chunks (n, T, E', d), targets (n, T); needs n >= 
           },
           py::arg("obs"), py::arg("chunks"), py::arg("targets"),
           "One AdamW step on loss(), then a Polyak update of the targets; returns the loss (before the step).")
+      .def_property(
+          "lr",
+          [](CriticHandle& h) {
+            auto lock = h.usage.read();
+            return h.critic->lr();
+          },
+          [](CriticHandle& h, double lr) {
+            auto lock = h.usage.write();
+            h.critic->set_lr(lr);
+          },
+          "AdamW learning rate of update() (starts at config lr); must be finite and > 0.")
       .def(
           "polyak_update",
           [](CriticHandle& h) {

@@ -42,6 +42,8 @@ py::dict metrics_dict(const rldt::IterationMetrics& m) {
   d["eval_return"] = m.eval_return;
   d["eval_return_std"] = m.eval_return_std;
   d["eval_length"] = m.eval_length;
+  d["eval_q"] = m.eval_q;
+  d["eval_discounted_return"] = m.eval_discounted_return;
   d["seconds_rollout"] = m.seconds_rollout;
   d["seconds_critic"] = m.seconds_critic;
   d["seconds_actor"] = m.seconds_actor;

@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include <cmath>
+
 #include "rldt/algo/flow_policy.hpp"  // copy_module_state, polyak_average
 #include "rldt/nn/mlp.hpp"
 #include "rldt/util/check.hpp"
@@ -161,6 +163,15 @@ double CriticEnsemble::update(const torch::Tensor& obs, const torch::Tensor& chu
   opt_->step();
   polyak_update();
   return l.item<double>();
+}
+
+double CriticEnsemble::lr() const {
+  return static_cast<const torch::optim::AdamWOptions&>(opt_->param_groups().front().options()).lr();
+}
+
+void CriticEnsemble::set_lr(double lr) {
+  check_arg(std::isfinite(lr) && lr > 0.0, "CriticEnsemble::set_lr: lr must be finite and > 0, got ", lr);
+  for (auto& g : opt_->param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
 }
 
 void CriticEnsemble::polyak_update() { polyak_average(*q_target_, *q_, cfg_.target_momentum); }

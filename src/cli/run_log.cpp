@@ -1,5 +1,6 @@
 #include "run_log.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -39,6 +40,8 @@ std::vector<Column> columns(const IterationMetrics& m, double iteration_seconds,
       {"eval_return", m.eval_return, false},
       {"eval_return_std", m.eval_return_std, false},
       {"eval_length", m.eval_length, false},
+      {"eval_q", m.eval_q, false},
+      {"eval_discounted_return", m.eval_discounted_return, false},
       {"seconds_rollout", m.seconds_rollout, false},
       {"seconds_critic", m.seconds_critic, false},
       {"seconds_actor", m.seconds_actor, false},
@@ -110,15 +113,47 @@ void write_row(std::ofstream& csv, std::ofstream& jsonl, const std::string& csv_
 }  // namespace
 
 namespace {
+std::vector<std::string> split_csv(const std::string& line) {  // cells are numbers or names: no quoting
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (size_t comma; (comma = line.find(',', start)) != std::string::npos; start = comma + 1)
+    out.push_back(line.substr(start, comma - start));
+  out.push_back(line.substr(start));
+  return out;
+}
+
+// A CSV row of `from` columns re-ordered into the `to` columns by name (missing cells empty).
+std::string remap_row(const std::string& line, const std::vector<std::string>& from,
+                      const std::vector<std::string>& to) {
+  const auto cells = split_csv(line);
+  std::string out;
+  for (size_t i = 0; i < to.size(); ++i) {
+    if (i) out += ',';
+    const auto it = std::find(from.begin(), from.end(), to[i]);
+    const auto k = static_cast<size_t>(it - from.begin());
+    if (it != from.end() && k < cells.size()) out += cells[k];
+  }
+  return out;
+}
+
 // Rewrites `path` (atomically) without the rows whose iteration is >= keep_below; `iteration_of`
-// reads a row's iteration (-1: keep the line, e.g. the CSV header).
-void drop_rows_from(const std::string& path, int64_t keep_below, int64_t (*iteration_of)(const std::string&)) {
+// reads a row's iteration (-1: keep the line, e.g. the CSV header). With `header` (a CSV), a file
+// written with other columns (an older rldt) is rewritten with `header`'s columns, by name.
+void drop_rows_from(const std::string& path, int64_t keep_below, int64_t (*iteration_of)(const std::string&),
+                    const std::vector<std::string>* header = nullptr) {
   std::ifstream in(path);
   if (!in) throw std::runtime_error("cannot read " + path + " (resuming a run needs its metrics files)");
   std::string kept;
+  std::vector<std::string> from;
   for (std::string line; std::getline(in, line);) {
     if (line.empty()) continue;
-    if (iteration_of(line) < keep_below) kept += line + "\n";
+    if (header && iteration_of(line) < 0) {  // the header line
+      from = split_csv(line);
+      for (size_t i = 0; i < header->size(); ++i) kept += (i ? "," : "") + (*header)[i];
+      kept += "\n";
+    } else if (iteration_of(line) < keep_below) {
+      kept += (header && !from.empty() ? remap_row(line, from, *header) : line) + "\n";
+    }
   }
   const std::string tmp = path + ".tmp";
   {
@@ -141,7 +176,9 @@ MetricsLog::MetricsLog(const std::string& dir, int64_t keep_below)
     : csv_path_(dir + "/metrics.csv"), jsonl_path_(dir + "/metrics.jsonl") {
   if (keep_below >= 0) {
     try {
-      drop_rows_from(csv_path_, keep_below, csv_iteration);
+      std::vector<std::string> header;
+      for (const auto& c : columns(IterationMetrics{}, 0, 0)) header.push_back(c.name);
+      drop_rows_from(csv_path_, keep_below, csv_iteration, &header);
       drop_rows_from(jsonl_path_, keep_below, jsonl_iteration);
     } catch (const nlohmann::json::exception& e) {
       throw std::runtime_error("cannot read " + jsonl_path_ + " (a malformed row): " + e.what());

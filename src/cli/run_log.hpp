@@ -18,7 +18,8 @@ class MetricsLog {
  public:
   // Creates (truncates) dir/metrics.csv and dir/metrics.jsonl. With keep_below >= 0 (a resumed
   // run), the existing files are kept instead, minus the rows of iterations >= keep_below, and
-  // new rows are appended. Throws std::runtime_error naming the file if one cannot be opened.
+  // new rows are appended; a metrics.csv of other columns (an older rldt) is rewritten with these,
+  // by name. Throws std::runtime_error naming the file if one cannot be opened.
   explicit MetricsLog(const std::string& dir, int64_t keep_below = -1);
   // Appends one row and flushes both files. `wall_seconds`: time since the run started.
   void write(const IterationMetrics& m, double iteration_seconds, double wall_seconds);

@@ -111,6 +111,7 @@ void visit(V& v, RldtTrainerConfig& c) {
   v.field("q_bootstrap", c.q_bootstrap);
   v.field("q_bootstrap_mode", c.q_bootstrap_mode);
   v.field("critic_train_itr", c.critic_train_itr);
+  v.field("critic_lr_decay", c.critic_lr_decay);
   v.field("q_minibatch", c.q_minibatch);
   v.field("new_fraction", c.new_fraction);
   v.field("buffer_num_episode", c.buffer_num_episode);

@@ -2,8 +2,10 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <sstream>
 
@@ -67,6 +69,8 @@ void RldtTrainerConfig::validate() const {
             critic.ensemble_size, ") for the per-member trajectory split");
   check_arg(critic_train_itr >= 0, "critic_train_itr must be >= 0 (0: the critic always trains), got ",
             critic_train_itr);
+  check_arg(std::isfinite(critic_lr_decay) && critic_lr_decay > 0.0 && critic_lr_decay <= 1.0,
+            "critic_lr_decay must be in (0, 1] (1: a constant critic lr), got ", critic_lr_decay);
   check_choice(q_bootstrap_mode, "q_bootstrap_mode", {"sample", "deterministic"});
   check_choice(actor_q_reduce, "actor_q_reduce", {"mean", "member", "min"});
   check_arg(actor_max_states >= 0, "actor_max_states must be >= 0, got ", actor_max_states);
@@ -434,6 +438,8 @@ IterationMetrics RldtTrainer::train_iteration() {
     m.eval_return = r.mean_return;
     m.eval_return_std = r.std_return;
     m.eval_length = r.mean_length;
+    m.eval_q = r.mean_q0;
+    m.eval_discounted_return = r.mean_discounted_return;
     m.seconds_eval = seconds_since(te);
   }
   return m;
@@ -454,22 +460,37 @@ PolicyEvalResult RldtTrainer::evaluate(int64_t episodes) {
   std::vector<uint8_t> done(static_cast<size_t>(N), 0);
   std::vector<double> returns(static_cast<size_t>(N), 0.0);
   std::vector<double> lengths(static_cast<size_t>(N), 0.0);
+  // Critic check: Q of the first chunk against the discounted return that followed (raw units).
+  std::vector<double> discounted(static_cast<size_t>(N), 0.0), discount(static_cast<size_t>(N), 1.0);
+  double q0_sum = 0.0;
+  bool first_chunk = true;
   int64_t finished = 0;
   torch::NoGradGuard ng;
   while (finished < N) {
     auto obs = torch::from_blob(const_cast<double*>(s->obs.data()), {N, O}, torch::kDouble);
-    auto chunk = policy_->act(policy_obs(obs), gen, /*deterministic=*/true).clamp(-1.0, 1.0).contiguous();
+    const auto pobs = policy_obs(obs);
+    auto chunk = policy_->act(pobs, gen, /*deterministic=*/true).clamp(-1.0, 1.0).contiguous();
+    if (first_chunk) q0_sum = critic_->q_mean(pobs, chunk).sum().item<double>() / scaler_.scale();
+    first_chunk = false;
     to_env_actions(chunk, actions.data());
     s = &eval_env_->step_chunk(actions, static_cast<int>(H), static_cast<int>(E));
     for (int64_t i = 0; i < N; ++i) {
-      if (done[i] || !(s->terminated[i] || s->truncated[i])) continue;
+      if (done[i]) continue;
+      discounted[i] += discount[i] * s->reward[i];
+      discount[i] *= cfg_.gamma;
+      if (!(s->terminated[i] || s->truncated[i])) continue;
       done[i] = 1;
       returns[i] = s->episode_return[i];
       lengths[i] = s->episode_length[i];
       ++finished;
     }
   }
-  return summarize_episodes(std::move(returns), lengths);
+  auto r = summarize_episodes(std::move(returns), lengths);
+  r.mean_q0 = q0_sum / static_cast<double>(N);
+  double disc_sum = 0.0;
+  for (double g : discounted) disc_sum += g;
+  r.mean_discounted_return = disc_sum / static_cast<double>(N);
+  return r;
 }
 
 IterationMetrics RldtTrainer::update() {
@@ -501,6 +522,9 @@ IterationMetrics RldtTrainer::update() {
     const int64_t member = cfg_.actor_q_reduce == "member"
                                ? torch::randint(cfg_.critic.ensemble_size, {1}, gen_, torch::kLong).item<int64_t>()
                                : -1;
+    const double critic_lr = cfg_.critic.lr * std::pow(cfg_.critic_lr_decay, static_cast<double>(itr_));
+    // An lr that underflows to 0 (critic_lr_decay^i tiny) keeps the smallest positive value instead.
+    critic_->set_lr(std::max(critic_lr, std::numeric_limits<double>::min()));
     for (int64_t r = 0; r < cfg_.q_repeat; ++r) {
       auto batch = buffer_.sample_mixed(fresh_, cfg_.n_envs, cfg_.new_fraction, gen_);
       if (cfg_.critic_train_itr == 0 || itr_ < cfg_.critic_train_itr) {

@@ -21,10 +21,11 @@ run() {  # run <expected rc> <log> args...
   cat "$log"
   [ "$rc" -eq "$want" ] || fail "exit code $rc, expected $want: rldt $*"
 }
-strip_timing() {  # metrics.csv without the seconds_* columns
-  awk -F, 'NR == 1 { for (i = 1; i <= NF; ++i) keep[i] = ($i !~ /^seconds_/) }
+strip_cols() {  # strip_cols <metrics.csv> <regex>: the file without the columns whose name matches
+  awk -F, -v re="$2" 'NR == 1 { for (i = 1; i <= NF; ++i) keep[i] = ($i !~ re) }
            { line = ""; for (i = 1; i <= NF; ++i) if (keep[i]) line = line $i ","; print line }' "$1"
 }
+strip_timing() { strip_cols "$1" '^seconds_'; }  # metrics.csv without the seconds_* columns
 
 run 2 "$work/bad_freq.log" scratch --config "$config" --out "$work/bad" checkpoint_freq=0
 grep -q "key 'checkpoint_freq': checkpoint_freq must be >= 1" "$work/bad_freq.log" || fail "no message for checkpoint_freq=0"
@@ -34,6 +35,10 @@ run 0 "$work/first.log" scratch --config "$config" --out "$work/resumed" n_train
 [ ! -e "$work/resumed/checkpoint.pt.tmp" ] || fail "a temporary checkpoint was left behind"
 # A row past the checkpoint (as a crash after the row was written would leave) is dropped on resume.
 tail -n 1 "$work/resumed/metrics.csv" | sed 's/^1,/2,/' >>"$work/resumed/metrics.csv"
+# A run folder of an older rldt, whose metrics.csv lacks the eval_q / eval_discounted_return columns.
+cp -r "$work/resumed" "$work/old_columns"
+new_cols='^(eval_q|eval_discounted_return)$'
+strip_cols "$work/resumed/metrics.csv" "$new_cols" | sed 's/,$//' >"$work/old_columns/metrics.csv"
 run 2 "$work/refused.log" scratch --resume "$work/resumed" n_train_itr=4 critic.lr=0.01
 grep -q "key 'critic.lr': a resumed run keeps its config" "$work/refused.log" || fail "no message for a changed key"
 run 0 "$work/second.log" scratch --resume "$work/resumed" n_train_itr=4
@@ -41,6 +46,20 @@ grep -q "resuming .* after iteration 1" "$work/second.log" || fail "no resume me
 diff <(strip_timing "$work/straight/metrics.csv") <(strip_timing "$work/resumed/metrics.csv") ||
   fail "metrics.csv of the resumed run differs from the uninterrupted one"
 [ "$(wc -l <"$work/resumed/metrics.jsonl")" -eq 4 ] || fail "metrics.jsonl does not have 4 rows"
+# The older folder resumes into today's columns: the old rows are kept by column name (the new
+# columns empty there), the resumed rows are complete.
+run 0 "$work/old_columns.log" scratch --resume "$work/old_columns" n_train_itr=4
+[ "$(head -n 1 "$work/old_columns/metrics.csv")" = "$(head -n 1 "$work/straight/metrics.csv")" ] ||
+  fail "a resumed older metrics.csv did not get today's header"
+diff <(strip_cols "$work/straight/metrics.csv" "^seconds_|$new_cols") <(strip_cols "$work/old_columns/metrics.csv" "^seconds_|$new_cols") ||
+  fail "a resumed older metrics.csv lost or moved values"
+eval_q_of() {  # eval_q_of <metrics.csv> <iteration>
+  awk -F, -v it="$2" 'NR == 1 { for (i = 1; i <= NF; ++i) col[$i] = i; next } $1 == it { print $col["eval_q"] }' "$1"
+}
+[ -z "$(eval_q_of "$work/old_columns/metrics.csv" 0)" ] || fail "an old row got an eval_q value"
+[ -n "$(eval_q_of "$work/old_columns/metrics.csv" 2)" ] &&
+  [ "$(eval_q_of "$work/old_columns/metrics.csv" 2)" = "$(eval_q_of "$work/straight/metrics.csv" 2)" ] ||
+  fail "the resumed evaluation row lacks eval_q or differs from the uninterrupted run"
 cmp -s "$work/straight/policy.pt" "$work/resumed/policy.pt" || echo "note: policy.pt files differ byte-wise (archive metadata)"
 grep -q '"resumed"' "$work/resumed/run.json" || fail "run.json does not record the resume"
 # The best evaluated policy: the same choice with and without the resume, and the metrics agree with it.

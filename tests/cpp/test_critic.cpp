@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cmath>
+
 #include "rldt/algo/critic_ensemble.hpp"
 #include "rldt/algo/reward_scaler.hpp"
 #include "rldt/algo/td_targets.hpp"
@@ -230,6 +232,28 @@ TEST(CriticEnsemble, FitsTargetsAndSavesLoads) {
   EXPECT_TRUE(torch::equal(r.q(o, c), q.q(o, c)));
   EXPECT_TRUE(torch::equal(r.q_target(o, c), q.q_target(o, c)));
   std::remove(path.c_str());
+}
+
+TEST(CriticEnsemble, SetLrScalesTheStep) {
+  // Adam's first step moves every parameter by ~lr·sign(grad) (|m̂/√v̂| = 1), so two critics that
+  // start equal and take one step on the same data move by amounts in the ratio of their lrs.
+  auto gen = make_generator(5);
+  auto obs = torch::randn({4, 6, 3}, gen), ch = torch::randn({4, 6, 2, 2}, gen), y = torch::randn({4, 6}, gen);
+  CriticEnsemble a(small_critic(), 9), b(small_critic(), 9);
+  EXPECT_EQ(a.lr(), small_critic().lr);
+  b.set_lr(0.25 * a.lr());
+  EXPECT_DOUBLE_EQ(b.lr(), 0.25 * small_critic().lr);
+  EXPECT_EQ(b.config().lr, small_critic().lr) << "the config keeps the starting lr";
+  const auto w0 = a.online()->parameters()[0].clone();
+  a.update(obs, ch, y);
+  b.update(obs, ch, y);
+  const auto da = (a.online()->parameters()[0] - w0).abs().sum().item<double>();
+  const auto db = (b.online()->parameters()[0] - w0).abs().sum().item<double>();
+  EXPECT_GT(da, 0.0);
+  EXPECT_NEAR(db / da, 0.25, 0.01);
+  EXPECT_THROW(b.set_lr(0.0), ArgumentError);
+  EXPECT_THROW(b.set_lr(std::nan("")), ArgumentError);
+  EXPECT_DOUBLE_EQ(b.lr(), 0.25 * small_critic().lr) << "a refused lr changes nothing";
 }
 
 TEST(RewardScaler, FixedAndEma) {

@@ -201,6 +201,24 @@ TEST(Trainer, CriticStopsTrainingAtCriticTrainItr) {
   EXPECT_FALSE(all_equal(actor1, params_of(*tr.policy().actor())));
 }
 
+TEST(Trainer, CriticLrDecaysPerIteration) {
+  // critic_lr_decay 0.5: iteration i trains the critic at critic.lr · 0.5^i (evaluation
+  // iterations train nothing; the next training iteration still uses its own i).
+  auto cfg = tiny_hopper();
+  cfg.critic_lr_decay = 0.5;
+  cfg.val_freq = 2;  // iterations 0 and 2 evaluate
+  RldtTrainer tr(cfg);
+  for (int i = 0; i < 4; ++i) {
+    tr.train_iteration();
+    if (i % 2 == 1) EXPECT_DOUBLE_EQ(tr.critic().lr(), cfg.critic.lr * std::pow(0.5, i)) << "iteration " << i;
+  }
+  auto same = tiny_hopper();  // the default (1) keeps the configured lr
+  RldtTrainer tr1(same);
+  tr1.train_iteration();
+  tr1.train_iteration();
+  EXPECT_DOUBLE_EQ(tr1.critic().lr(), same.critic.lr);
+}
+
 TEST(Trainer, ConfigErrorsNameTheField) {
   auto expect_msg = [](RldtTrainerConfig c, const std::string& what) {
     try {
@@ -240,6 +258,11 @@ TEST(Trainer, ConfigErrorsNameTheField) {
   c = tiny_hopper();
   c.critic_train_itr = -1;
   expect_msg(c, "critic_train_itr");
+  for (double bad : {0.0, 1.5, std::nan("")}) {
+    c = tiny_hopper();
+    c.critic_lr_decay = bad;
+    expect_msg(c, "critic_lr_decay");
+  }
   c = tiny_hopper();
   c.env = "Hoppr-v5";
   try {
@@ -471,6 +494,41 @@ TEST(Trainer, EverySampleModeTrains) {
   }
 }
 
+TEST(Trainer, EvaluationComparesCriticQWithDiscountedReturn) {
+  // eval_q: the critic's Q of the evaluation episodes' first chunk (mean over members and episodes,
+  // divided by the reward scale); eval_discounted_return: sum_t gamma^t R_t of the same episodes.
+  auto cfg = tiny_hopper();
+  cfg.eval_episodes = 3;
+  cfg.gamma = 1.0;  // the discounted return is then the plain episode return
+  RldtTrainer tr(cfg);
+  const auto m0 = tr.train_iteration();
+  ASSERT_TRUE(m0.eval);
+  EXPECT_NEAR(m0.eval_discounted_return, m0.eval_return, 1e-9 * std::abs(m0.eval_return));
+  {  // Q recomputed from the evaluation's start states (iteration 0: no reward scale fitted yet).
+    VecEnv env(cfg.env, 3, 1, cfg.env_options);
+    const auto& s = env.reset(cfg.seed + kEvalSeedOffset);
+    auto obs = torch::tensor(s.obs, torch::kDouble).view({3, -1});
+    auto pobs = tr.policy().normalizer().normalize_obs(obs.to(torch::kFloat));
+    auto gen = make_generator(1);
+    torch::NoGradGuard ng;
+    auto chunk = tr.policy().act(pobs, gen, /*deterministic=*/true).clamp(-1.0, 1.0);
+    const double q = tr.critic().q_mean(pobs, chunk).mean().item<double>();
+    EXPECT_NEAR(m0.eval_q, q, 1e-6 * std::max(1.0, std::abs(q)));
+  }
+  for (int i = 1; i < 3; ++i) EXPECT_TRUE(std::isnan(tr.train_iteration().eval_q)) << "training iteration " << i;
+  const auto m3 = tr.train_iteration();
+  ASSERT_TRUE(m3.eval);
+  EXPECT_TRUE(std::isfinite(m3.eval_q));
+  EXPECT_NE(m3.eval_q, m0.eval_q) << "the critic trained in between";
+  EXPECT_NEAR(m3.eval_discounted_return, m3.eval_return, 1e-9 * std::abs(m3.eval_return));
+
+  cfg.gamma = 0.9;  // Hopper's rewards are positive while it stands: discounting shrinks the sum
+  RldtTrainer discounted(cfg);
+  const auto d0 = discounted.train_iteration();
+  EXPECT_GT(d0.eval_discounted_return, 0.0);
+  EXPECT_LT(d0.eval_discounted_return, d0.eval_return);
+}
+
 TEST(Trainer, SeparateEvaluationRunsWholeEpisodesWithoutTouchingTraining) {
   // eval_episodes > 0: evaluation iterations add whole deterministic episodes on separate envs.
   // They must not change what training does (same metrics and weights as without), must repeat
@@ -482,7 +540,7 @@ TEST(Trainer, SeparateEvaluationRunsWholeEpisodesWithoutTouchingTraining) {
   for (int i = 0; i < 4; ++i) {
     auto a = with.train_iteration(), b = without.train_iteration();
     auto ca = test::comparable_metrics(a), cb = test::comparable_metrics(b);
-    for (size_t k = 0; k + 3 < ca.size(); ++k)  // all but the eval_* entries
+    for (size_t k = 0; k + 5 < ca.size(); ++k)  // all but the eval_* entries
       if (!(std::isnan(ca[k]) && std::isnan(cb[k]))) EXPECT_EQ(ca[k], cb[k]) << "iteration " << i << " entry " << k;
     EXPECT_EQ(a.eval, i % 3 == 0);
     EXPECT_EQ(std::isfinite(a.eval_return), a.eval) << i;

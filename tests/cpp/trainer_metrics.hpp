@@ -25,7 +25,9 @@ inline std::vector<double> comparable_metrics(const IterationMetrics& m) {
           m.reward_scale,
           m.eval_return,
           m.eval_return_std,
-          m.eval_length};
+          m.eval_length,
+          m.eval_q,
+          m.eval_discounted_return};
 }
 
 }  // namespace rldt::test

@@ -176,6 +176,10 @@ def test_critic_bad_inputs(critic):
         critic.loss(f32(2, 3, 3), f32(2, 3, 2, 2), with_nan(f32(2, 3)))
     with pytest.raises(ValueError, match="'chunks' has shape"):
         critic.loss(f32(2, 3, 3), f32(2, 4, 2, 2), f32(2, 3))
+    lr = critic.lr
+    with pytest.raises(ValueError, match="lr must be finite and > 0"):
+        critic.lr = 0.0
+    assert critic.lr == lr
 
 
 def test_reward_scaler_bad_inputs():

@@ -89,6 +89,10 @@ class CriticEnsemble {
   // One AdamW step on loss(), then a Polyak update of the targets. Returns the loss.
   double update(const torch::Tensor& obs, const torch::Tensor& chunks, const torch::Tensor& targets);
   void polyak_update();
+  // The AdamW learning rate of update() (starts at config().lr; config() keeps that value).
+  // set_lr throws ArgumentError unless lr is finite and > 0.
+  double lr() const;
+  void set_lr(double lr);
 
   void save(const std::string& path) const;
   static CriticEnsemble load(const std::string& path);

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 namespace rldt {
@@ -17,6 +18,13 @@ constexpr uint64_t kEvalSeedOffset = 1000003;
 struct EpisodeEvalResult {
   double mean_return = 0, std_return = 0, mean_length = 0;  // std: population (over episodes)
   std::vector<double> returns;                              // [episodes]
+  // Filled by evaluations that have a critic (RldtTrainer::evaluate), else NaN. Means over episodes,
+  // in raw reward units: the critic's Q of the first state and chunk (mean over members, divided by
+  // the reward scale), and the discounted return from that chunk on, sum_t gamma^t R_t with R_t the
+  // chunk's summed reward. An episode cut by the time limit lacks the tail that Q includes
+  // (about gamma^T of it after T chunks), so there Q - return is ~gamma^T·V(s_T) even for an exact Q.
+  double mean_q0 = std::numeric_limits<double>::quiet_NaN();
+  double mean_discounted_return = std::numeric_limits<double>::quiet_NaN();
 };
 
 // The result of finished episodes: returns and lengths [episodes] (same size, >= 1).

@@ -81,6 +81,9 @@ struct RldtTrainerConfig {
   // > 0: the critic trains in iterations < critic_train_itr only, then stays fixed while the actor
   // goes on (a diagnostic: does the actor over-exploit a fixed critic?). 0: it always trains.
   int64_t critic_train_itr = 0;
+  // The critic's learning rate in iteration i is critic.lr · critic_lr_decay^i (1: constant, as in
+  // the spec; < 1: a critic that learns fast at first and then settles; not in the spec).
+  double critic_lr_decay = 1.0;
   int64_t q_minibatch = 0;  // 0: full trajectories per critic step; else ~this many (traj, t) samples
   double new_fraction = 0.33;
   int64_t buffer_num_episode = 20;  // buffer keeps buffer_num_episode · n_envs trajectories
@@ -126,6 +129,9 @@ struct IterationMetrics {
   // Evaluation iterations with eval_episodes > 0: whole deterministic episodes on separate envs.
   double eval_return = std::numeric_limits<double>::quiet_NaN(), eval_return_std = eval_return,
          eval_length = eval_return;
+  // The same episodes: the critic's Q of the first chunk and the discounted return that followed
+  // (EpisodeEvalResult::mean_q0 / mean_discounted_return), to watch the critic's bias over a run.
+  double eval_q = eval_return, eval_discounted_return = eval_return;
   double seconds_rollout = 0, seconds_critic = 0, seconds_actor = 0, seconds_eval = 0;
 };
 
