@@ -147,11 +147,12 @@ void drop_rows_from(const std::string& path, int64_t keep_below, int64_t (*itera
   std::vector<std::string> from;
   for (std::string line; std::getline(in, line);) {
     if (line.empty()) continue;
-    if (header && iteration_of(line) < 0) {  // the header line
+    const int64_t itr = iteration_of(line);
+    if (header && itr < 0) {  // the header line
       from = split_csv(line);
       for (size_t i = 0; i < header->size(); ++i) kept += (i ? "," : "") + (*header)[i];
       kept += "\n";
-    } else if (iteration_of(line) < keep_below) {
+    } else if (itr < keep_below) {
       kept += (header && !from.empty() ? remap_row(line, from, *header) : line) + "\n";
     }
   }
@@ -306,8 +307,7 @@ std::string pretrain_progress_line(const PretrainLog& l, int64_t n_updates) {
 std::string first_non_finite(const IterationMetrics& m, const RldtTrainerConfig& cfg) {
   if (m.eval) return "";
   std::vector<std::pair<const char*, double>> checks = {{"reward_scale", m.reward_scale}};
-  const bool critic_ran = cfg.critic_train_itr == 0 || m.iteration < cfg.critic_train_itr;
-  if (critic_ran) checks.insert(checks.begin(), {"critic_loss", m.critic_loss});
+  if (cfg.critic_trains(m.iteration)) checks.insert(checks.begin(), {"critic_loss", m.critic_loss});
   const bool actor_ran = m.iteration > cfg.n_critic_warmup_itr && cfg.policy_update_steps / cfg.q_repeat > 0;
   if (actor_ran) {
     checks.insert(checks.end(), {{"actor_loss", m.actor_loss},

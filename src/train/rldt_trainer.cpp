@@ -527,7 +527,7 @@ IterationMetrics RldtTrainer::update() {
     critic_->set_lr(std::max(critic_lr, std::numeric_limits<double>::min()));
     for (int64_t r = 0; r < cfg_.q_repeat; ++r) {
       auto batch = buffer_.sample_mixed(fresh_, cfg_.n_envs, cfg_.new_fraction, gen_);
-      if (cfg_.critic_train_itr == 0 || itr_ < cfg_.critic_train_itr) {
+      if (cfg_.critic_trains(itr_)) {
         auto tc = std::chrono::steady_clock::now();
         critic_round(batch, m.reward_scale, m);
         m.seconds_critic += seconds_since(tc);

@@ -81,6 +81,8 @@ struct RldtTrainerConfig {
   // > 0: the critic trains in iterations < critic_train_itr only, then stays fixed while the actor
   // goes on (a diagnostic: does the actor over-exploit a fixed critic?). 0: it always trains.
   int64_t critic_train_itr = 0;
+  // Whether iteration itr trains the critic (critic_train_itr; evaluation iterations train nothing).
+  bool critic_trains(int64_t itr) const { return critic_train_itr == 0 || itr < critic_train_itr; }
   // The critic's learning rate in iteration i is critic.lr · critic_lr_decay^i (1: constant, as in
   // the spec; < 1: a critic that learns fast at first and then settles; not in the spec).
   double critic_lr_decay = 1.0;
