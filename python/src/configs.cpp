@@ -234,6 +234,9 @@ void bind_configs(py::module_& m) {
         .field("kl_coef", &ActorUpdateConfig::kl_coef, "weight of L_ref")
         .field("final_step_only", &ActorUpdateConfig::final_step_only,
                "ablation: queries at k = K-1 only (no expected-target estimation)")
+        .field("project_field", &ActorUpdateConfig::project_field,
+               "with final_action_clip: drop the field's components pointing further out of the box at queries on "
+               "or beyond it")
         .field("objective", &ActorUpdateConfig::objective,
                "'transport' (RLDT) or 'bptt' (baseline: back-propagate Q through the K-step sampler)")
         .field("svgd", &ActorUpdateConfig::svgd, "SvgdConfig (a dict of its fields is accepted)");

@@ -75,7 +75,19 @@ SvgdResult ActorUpdater::field(const ActorBatch& batch, const torch::Tensor& y_h
   }
   torch::Tensor last;
   if (f == "hybrid") last = (batch.k == pc.denoising_steps - 1).view({B, P});
-  return svgd_direction(y.reshape({B, P, A}), particles.reshape({B, P, A}), grads.reshape({B, P, A}), cfg_.svgd, last);
+  auto r =
+      svgd_direction(y.reshape({B, P, A}), particles.reshape({B, P, A}), grads.reshape({B, P, A}), cfg_.svgd, last);
+  if (cfg_.project_field && pc.final_action_clip > 0)
+    r.phi = project_to_box(r.phi, y.reshape({B, P, A}), pc.final_action_clip);
+  return r;
+}
+
+torch::Tensor project_to_box(const torch::Tensor& phi, const torch::Tensor& queries, double clip) {
+  check_arg(phi.sizes() == queries.sizes(), "project_to_box: phi ", phi.sizes(), " and queries ", queries.sizes(),
+            " must have the same shape");
+  check_arg(clip > 0.0, "project_to_box: clip must be > 0, got ", clip);
+  auto outward = (queries.ge(clip) & phi.gt(0)) | (queries.le(-clip) & phi.lt(0));
+  return phi.masked_fill(outward, 0.0);
 }
 
 ActorLosses ActorUpdater::losses_from_output(const ActorBatch& batch, const torch::Tensor& out,

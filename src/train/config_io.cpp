@@ -86,6 +86,7 @@ void visit(V& v, ActorUpdateConfig& c) {
   v.field("c_cons", c.c_cons);
   v.field("kl_coef", c.kl_coef);
   v.field("final_step_only", c.final_step_only);
+  v.field("project_field", c.project_field);
   v.field("objective", c.objective);
   v.section("svgd", c.svgd);
 }

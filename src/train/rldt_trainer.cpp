@@ -185,6 +185,17 @@ void RldtTrainer::to_env_actions(const torch::Tensor& chunk, double* out) const 
       out[i * d + j] = act_low_[j] + (static_cast<double>(p[i * d + j]) + 1.0) * act_scale_[j];
 }
 
+torch::Tensor min_extrp_radius(const torch::Tensor& actions, const torch::Tensor& expected, double clip) {
+  check_arg(actions.dim() >= 2 && actions.sizes() == expected.sizes(), "min_extrp_radius: actions ", actions.sizes(),
+            " and expected ", expected.sizes(), " must have the same (N, ...) shape");
+  check_arg(clip >= 0.0, "min_extrp_radius: clip must be >= 0 (0 = off), got ", clip);
+  // With a final clamp, a = clamp(x_K) while ŷ_k is unclamped: the overshoot of x_K beyond the
+  // box would be counted as uncertainty (fine-tuned Hopper policies: r 0.4-0.7 unclamped against
+  // 0.06-0.07 clamped; docs/benchmarks.md). Compare in the space the actions live in.
+  const auto y = clip > 0.0 ? expected.clamp(-clip, clip) : expected;
+  return (actions - y).flatten(1).norm(2, 1);
+}
+
 torch::Tensor RldtTrainer::explore(const FlowSample& s, const torch::Tensor& obs) {
   const auto& ex = cfg_.exploration;
   const int64_t N = obs.size(0), K = cfg_.policy.denoising_steps;
@@ -216,7 +227,7 @@ torch::Tensor RldtTrainer::explore(const FlowSample& s, const torch::Tensor& obs
   auto x_k = s.chain.index({torch::arange(N, torch::kLong), k});
   torch::NoGradGuard ng;
   auto y = policy_->expected_target(x_k, k, obs);
-  auto r = (s.actions - y).flatten(1).norm(2, 1).view({N, 1, 1});
+  auto r = min_extrp_radius(s.actions, y, policy_->config().final_action_clip).view({N, 1, 1});
   return s.actions + r * torch::randn(s.actions.sizes(), gen_);
 }
 

@@ -232,6 +232,42 @@ TEST(ActorUpdate, FinalStepOnlyAblationQueriesTheLastStep) {
   EXPECT_GT(std::get<0>(torch::_unique(b2.k)).numel(), 4);
 }
 
+TEST(ActorUpdate, ProjectedFieldStopsPushingOutOfTheBox) {
+  auto phi = torch::tensor({0.5f, -0.5f, 0.5f, -0.5f, 0.2f, 0.2f}).view({1, 1, 6});
+  auto q = torch::tensor({1.2f, 1.2f, -1.0f, -1.3f, 0.9f, 1.0f}).view({1, 1, 6});
+  auto p = project_to_box(phi, q, 1.0);
+  // Outward at or beyond the box -> 0; inward, or inside the box, unchanged.
+  EXPECT_TRUE(torch::equal(p, torch::tensor({0.0f, -0.5f, 0.5f, 0.0f, 0.2f, 0.0f}).view({1, 1, 6}))) << p;
+  EXPECT_THROW(project_to_box(phi, q.view({6}), 1.0), ArgumentError);
+  EXPECT_THROW(project_to_box(phi, q, 0.0), ArgumentError);
+
+  // In the updater: Q = −||a − 2||² pulls every particle out of the ±0.3 box (φ > 0 nearly
+  // everywhere); projected, φ is 0 wherever the query is at or above 0.3, and unchanged inside the box.
+  auto pc = policy_config();
+  pc.final_action_clip = 0.3;
+  auto policy = std::make_shared<FlowPolicy>(pc, 3);
+  auto obs = torch::randn({8, 3}, make_generator(4));
+  auto run = [&](bool project) {
+    ActorUpdateConfig cfg;
+    cfg.project_field = project;
+    ActorUpdater upd(policy, cfg);
+    auto gen = make_generator(5);
+    auto batch = upd.prepare(obs, quadratic_grad(2.0f), gen);
+    torch::NoGradGuard ng;
+    auto y = policy->expected_target(batch.x_k, batch.k, batch.obs).reshape({8, 8, -1});
+    return std::make_pair(y, upd.field(batch, y, quadratic_grad(2.0f)).phi);
+  };
+  auto [y, free] = run(false);
+  auto [y2, projected] = run(true);
+  ASSERT_TRUE(torch::equal(y, y2));
+  auto above = y.ge(0.3);
+  ASSERT_GT(above.sum().item<int64_t>(), 10);
+  EXPECT_GT(free.masked_select(above).gt(0).sum().item<int64_t>(), 10);  // the unprojected field pushes out
+  EXPECT_EQ(projected.masked_select(above).gt(0).sum().item<int64_t>(), 0);
+  auto inside = y.gt(-0.3) & y.lt(0.3);
+  EXPECT_TRUE(torch::equal(projected.masked_select(inside), free.masked_select(inside)));
+}
+
 TEST(ActorUpdate, BpttGradientIsTheGradientOfQThroughTheSampler) {
   // objective "bptt": the surrogate −mean <a(θ), g> with g = ∇Q held constant must have exactly
   // the θ-gradient of −mean Q(a(θ)), a(θ) the K-step Euler sample from the particles' own x_0.

@@ -96,6 +96,7 @@ RunConfig everything_changed() {
   t.actor.lr_warmup_steps = 3;
   t.actor.c_cons = 0.25;
   t.actor.kl_coef = 0.0;
+  t.actor.project_field = true;
   t.actor.svgd = {0.01, 0.5, "q_grad", 0.1, 10.0, 1e-6, "hybrid"};
   return c;
 }
@@ -118,6 +119,7 @@ TEST(Config, RoundTripKeepsEveryField) {
     EXPECT_EQ(back.trainer.policy.residual, c.trainer.policy.residual);
     EXPECT_EQ(back.trainer.critic.q_target_max, c.trainer.critic.q_target_max);
     EXPECT_EQ(back.trainer.actor.svgd.field, c.trainer.actor.svgd.field);
+    EXPECT_EQ(back.trainer.actor.project_field, c.trainer.actor.project_field);
     EXPECT_EQ(back.trainer.actor.svgd.q_norm_eps, c.trainer.actor.svgd.q_norm_eps);
     EXPECT_EQ(back.trainer.exploration.action_sample_noise, c.trainer.exploration.action_sample_noise);
     EXPECT_EQ(back.trainer.exploration.sample_mode, c.trainer.exploration.sample_mode);

@@ -465,6 +465,18 @@ TEST(Trainer, SampleModesAgreeWithPlainSamplingInTheirLimits) {
   const auto langevin = first_training_act("qsample", "none", 0);
   EXPECT_TRUE(torch::allclose(plain, extrapolated, 0.0, 1e-5)) << (plain - extrapolated).abs().max();
   EXPECT_TRUE(torch::equal(plain, langevin));
+  {  // min_extrp from k = K−1 with a final clamp: ŷ_{K−1} = x_K, so clamp(ŷ) = a and r = 0 although
+    // x_K overshoots ±0.3 in most entries: the exploring action is the plain (clamped) sample.
+    auto clipped = cfg;
+    clipped.policy.final_action_clip = 0.3;
+    std::swap(cfg, clipped);
+    const auto plain_clipped = first_training_act("full", "none", 0);
+    const auto min_extrp = first_training_act("full", "min_extrp", K - 1);
+    std::swap(cfg, clipped);
+    EXPECT_LE(plain_clipped.abs().max().item<double>(), 0.3 + 1e-6);
+    EXPECT_GT(plain_clipped.abs().eq(0.3f).to(torch::kFloat).mean().item<double>(), 0.3);  // many clamped
+    EXPECT_TRUE(torch::allclose(plain_clipped, min_extrp, 0.0, 1e-5)) << (plain_clipped - min_extrp).abs().max();
+  }
   // With noise, each mode explores (differs from the plain sample) and stays finite and in bounds.
   cfg.exploration.action_sample_noise = 0.2;
   for (const std::string mode : {"full", "extrapolate", "qsample"}) {
@@ -473,6 +485,33 @@ TEST(Trainer, SampleModesAgreeWithPlainSamplingInTheirLimits) {
     EXPECT_LE(noisy.abs().max().item<double>(), 1.0) << mode;
     EXPECT_GT((noisy - plain).abs().max().item<double>(), 1e-3) << mode;
   }
+}
+
+TEST(Trainer, MinExtrpRadiusComparesInTheClampedBox) {
+  // a = clamp(x_K, ±clip); ŷ beyond the box must not count its overshoot as uncertainty.
+  auto a = torch::tensor({1.0f, 0.5f, -1.0f, 0.0f}).view({2, 1, 2});
+  auto y = torch::tensor({1.8f, 0.5f, -1.0f, 0.3f}).view({2, 1, 2});
+  auto r_off = min_extrp_radius(a, y, 0.0);
+  auto r_on = min_extrp_radius(a, y, 1.0);
+  ASSERT_EQ(r_on.sizes(), c10::IntArrayRef({2}));
+  EXPECT_NEAR(r_off[0].item<double>(), 0.8, 1e-6);  // the overshoot, counted without a clip
+  EXPECT_NEAR(r_on[0].item<double>(), 0.0, 1e-6);   // 1.8 clamps to 1 = a
+  EXPECT_NEAR(r_on[1].item<double>(), 0.3, 1e-6);   // inside the box nothing changes
+  EXPECT_NEAR(r_off[1].item<double>(), 0.3, 1e-6);
+  // Whole-chunk norm: sqrt(0.3² + 0.4²).
+  EXPECT_NEAR(
+      min_extrp_radius(torch::zeros({1, 2, 1}), torch::tensor({0.3f, -0.4f}).view({1, 2, 1}), 1.0).item<double>(), 0.5,
+      1e-6);
+  auto message = [](auto&& fn) -> std::string {
+    try {
+      fn();
+    } catch (const ArgumentError& e) {
+      return e.what();
+    }
+    return "no error";
+  };
+  EXPECT_NE(message([&] { min_extrp_radius(a, y.view({2, 2}), 1.0); }).find("must have the same"), std::string::npos);
+  EXPECT_NE(message([&] { min_extrp_radius(a, y, -1.0); }).find("clip must be >= 0"), std::string::npos);
 }
 
 TEST(Trainer, EverySampleModeTrains) {

@@ -35,6 +35,11 @@ struct ActorUpdateConfig {
   // Ablation (issue 5): every particle's query is taken at the last step k = K−1, i.e. no
   // expected-target estimation from intermediate states (ŷ is then the final action itself).
   bool final_step_only = false;
+  // With the policy's final_action_clip c > 0: where a query ŷ_n is on or beyond ±c in an entry and
+  // the field there points further out, that component of φ is set to 0 (a projected field). The
+  // executed action is clamped in that entry, so the critic cannot reward moving it further; without
+  // the projection its outward gradient keeps pushing the sampler's x_K out of the box.
+  bool project_field = false;
   // "transport" (RLDT, the losses above) or "bptt": the baseline the paper argues against (issue
   // 5) — back-propagate the critic through the whole K-step Euler sampler from the particles' own
   // x_0: L_q = −mean_n <a_n(θ), ĝ_n> with ĝ_n = ∇_a Q(s, a_n) held constant (its θ-gradient is
@@ -47,6 +52,10 @@ struct ActorUpdateConfig {
 
 // ∇_a Q: obs (N, O), actions (N, H, d) → (N, H, d). E.g. CriticEnsemble::action_grad.
 using ActionGradFn = std::function<torch::Tensor(const torch::Tensor& obs, const torch::Tensor& actions)>;
+
+// The projected field of ActorUpdateConfig::project_field: phi and queries of the same shape, e.g.
+// (B, P, A); the entries where the query is ≥ clip and phi > 0, or ≤ −clip and phi < 0, become 0.
+torch::Tensor project_to_box(const torch::Tensor& phi, const torch::Tensor& queries, double clip);
 
 // Everything drawn for one actor step; N = B·P rows, states repeated P times
 // consecutively (rows b·P … b·P+P−1 belong to state b).

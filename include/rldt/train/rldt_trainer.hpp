@@ -48,6 +48,12 @@ struct ExplorationConfig {
   void validate() const;
 };
 
+// The "min_extrp" noise radius r_n = ||a_n − ŷ_n|| over the whole chunk: actions a (N, H, d), the
+// expected targets ŷ_k (N, H, d) at each row's step k -> (N,). With clip > 0 (the policy's
+// final_action_clip) the actions are clamped to ±clip, so ŷ is clamped the same way before the
+// distance is taken: only the sampler's uncertainty counts, not how far x_K overshot the box.
+torch::Tensor min_extrp_radius(const torch::Tensor& actions, const torch::Tensor& expected, double clip);
+
 struct RldtTrainerConfig {
   // Environment.
   std::string env = "Hopper-v5";
