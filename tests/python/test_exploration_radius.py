@@ -1,6 +1,6 @@
 """bench/exploration_radius.py (the min_extrp noise diagnostic in docs/benchmarks.md) runs on the
 shipped Hopper base policy. Clamping ŷ to the box that holds a is a projection onto a convex set
-that contains a, so the clamped radius can never exceed the raw one: checked on every row."""
+that contains a, so the clamped radius can never exceed the raw one: checked on the printed row."""
 
 import subprocess
 import sys
