@@ -1,7 +1,7 @@
 """How large is the "min_extrp" exploration noise of a policy, and how much of it is box overshoot?
 
     PYTHONPATH=python .venv/bin/python bench/exploration_radius.py POLICY.pt [POLICY.pt ...]
-        [--env Hopper-v5] [--envs 16] [--steps 100] [--seed 123] [--min-step 6] [--clip 1.0]
+        [--env Hopper-v5] [--envs 16] [--steps 100] [--seed 123] [--min-step 6] [--clip 1.0] [--act-steps 4]
 
 For each policy file: rolls out its stochastic samples (no extra noise) in `--envs` native envs for
 `--steps` chunk steps and, at every visited state, draws k ~ U{min_step..K-1} and the expected
@@ -48,7 +48,7 @@ def measure(path: str, args: argparse.Namespace) -> dict:
         yc = np.clip(y, -clip, clip) if clip > 0 else y
         r_clamped.append(np.linalg.norm((a - yc).reshape(n, -1), axis=1).mean())
         beyond.append(np.mean(np.abs(chain[:, K]) > (clip if clip > 0 else 1.0)))
-        obs, _, _, _, _ = env.step_chunk(pol.action_to_env(np.clip(a, -1, 1)), min(E, 4))
+        obs, _, _, _, _ = env.step_chunk(pol.action_to_env(np.clip(a, -1, 1)), min(E, args.act_steps))
     return dict(policy=path, clip=clip, r_raw=float(np.mean(r_raw)), r_clamped=float(np.mean(r_clamped)),
                 beyond=float(np.mean(beyond)))
 
@@ -62,9 +62,10 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=123)
     ap.add_argument("--min-step", type=int, default=6, help="exploration.min_extrp_step")
     ap.add_argument("--clip", type=float, default=1.0, help="final_action_clip for the measurement (0: the file's)")
+    ap.add_argument("--act-steps", type=int, default=4, help="actions executed per chunk (the config's act_steps)")
     args = ap.parse_args()
-    if args.envs < 1 or args.steps < 1:
-        ap.error("--envs and --steps must be >= 1")
+    if args.envs < 1 or args.steps < 1 or args.act_steps < 1:
+        ap.error("--envs, --steps and --act-steps must be >= 1")
     print("| policy | clip | r_raw | r_clamped | x_K beyond ±clip |")
     print("| --- | ---: | ---: | ---: | ---: |")
     for p in args.policies:
