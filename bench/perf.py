@@ -60,7 +60,7 @@ def op_flops(name):
         return n * (pt.K * fv + pt.M * fq * 2 + 3 * fv + 3 * fv + fv)
     if kind == "CriticUpdate":
         return 3.0 * int(arg) * fq  # each sample trains one member: forward + backward
-    if kind == "Rollout":
+    if kind in ("Rollout", "RolloutGrouped"):
         return None
     return None
 
@@ -136,8 +136,8 @@ def table(cpp, eager, bare, peak):
         rows.append(f"| {name} | {ct:.3f} | {et:.3f} | {ct / et:.2f} | "
                     f"{'-' if gf is None else f'{gf:.1f}'} | {'-' if gf is None else f'{100 * gf / peak:.0f}%'} |")
     lines = rows
-    for name in ("Rollout/16", "Rollout/64"):
-        c, e = cpp.get(name), eager.get(name)
+    for name in ("Rollout/16", "Rollout/64", "RolloutGrouped/16", "RolloutGrouped/64"):
+        c, e = cpp.get(name), eager.get(name.replace("RolloutGrouped", "Rollout"))  # eager has one way
         if c and e:
             cs = c["env_steps_per_iter"] / c["median_s"]
             es = e["env_steps_per_iter"] / e["median_s"]

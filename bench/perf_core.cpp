@@ -108,11 +108,12 @@ void BM_CriticUpdate(benchmark::State& state) {
 }
 BENCHMARK(BM_CriticUpdate)->Arg(4096)->Arg(256)->Unit(benchmark::kMillisecond)->UseRealTime();
 
-RldtTrainerConfig hopper_rollout_config(int64_t n_envs) {
+RldtTrainerConfig hopper_rollout_config(int64_t n_envs, int64_t groups = 1) {
   RldtTrainerConfig c;
   c.env = "Hopper-v5";
   c.n_envs = n_envs;
   c.env_threads = 2;
+  c.rollout_groups = groups;
   c.n_steps = 25;
   c.act_steps = kH;
   c.val_freq = 1;  // every iteration is a deterministic rollout without updates
@@ -138,6 +139,21 @@ void BM_Rollout(benchmark::State& state) {
   state.counters["env_steps_per_iter"] = static_cast<double>(steps) / static_cast<double>(state.iterations());
 }
 BENCHMARK(BM_Rollout)->Arg(16)->Arg(64)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
+
+// The same with rollout_groups = 2: each env thread samples (one BLAS thread) and steps its half.
+void BM_RolloutGrouped(benchmark::State& state) {
+  const int64_t N = state.range(0);
+  RldtTrainer trainer(hopper_rollout_config(N, 2));
+  int64_t steps = 0;
+  for (auto _ : state) {
+    const auto before = trainer.env_steps();
+    trainer.train_iteration();
+    steps += trainer.env_steps() - before;
+  }
+  state.counters["env_steps"] = benchmark::Counter(static_cast<double>(steps), benchmark::Counter::kIsRate);
+  state.counters["env_steps_per_iter"] = static_cast<double>(steps) / static_cast<double>(state.iterations());
+}
+BENCHMARK(BM_RolloutGrouped)->Arg(16)->Arg(64)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
 
 // One whole training iteration of configs/gym/hopper/finetune-cpu.yaml (random actor of the
 // file's architecture; no critic warm-up so the actor steps run), split into its phases, and the

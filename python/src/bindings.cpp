@@ -7,6 +7,8 @@
 #include <sstream>
 
 #include "common.hpp"
+#include "rldt/util/blas_threads.hpp"
+#include "rldt/util/check.hpp"
 #include "rldt/util/rng.hpp"
 
 namespace rldt_py {
@@ -56,8 +58,7 @@ std::string dtype_name(const py::array& a) { return py::str(a.dtype()).cast<std:
 
 // np.asarray(obj), with a message naming the argument when that fails.
 py::array as_array(py::handle obj, const std::string& name, const char* expected) {
-  if (obj.is_none())
-    throw ArgumentError("argument '" + name + "' is None; expected " + expected);
+  if (obj.is_none()) throw ArgumentError("argument '" + name + "' is None; expected " + expected);
   if (py::isinstance<py::array>(obj)) return py::reinterpret_borrow<py::array>(obj);
   try {
     return py::module_::import("numpy").attr("asarray")(obj);
@@ -289,6 +290,18 @@ RuntimeError instead of racing.)doc";
   bind_sac(m);
   bind_run_config(m);
   bind_data(m);
+  m.def("blas_num_threads", &rldt::blas_num_threads,
+        "Threads the loaded BLAS (OpenBLAS, which LibTorch's matmuls use here) runs per call; 0 if it has no "
+        "such setting. Independent of torch.get_num_threads().");
+  m.def(
+      "set_blas_num_threads",
+      [](int n) {
+        rldt::check_arg(n >= 1, "argument 'n' must be >= 1, got ", n);
+        return rldt::set_blas_num_threads(n);
+      },
+      py::arg("n"),
+      "Sets the BLAS thread count for the whole process; returns False (changing nothing) if the loaded BLAS "
+      "has no such setting. OPENBLAS_NUM_THREADS sets the starting value.");
   auto envs = m.def_submodule("_envs");
   bind_envs(envs);
 }

@@ -267,6 +267,9 @@ void bind_configs(py::module_& m) {
         .field("env_options", &C::env_options, "task options by name (see the env's Config)")
         .field("n_envs", &C::n_envs, "parallel environments")
         .field("env_threads", &C::env_threads, "threads stepping them (0 = all cores)")
+        .field("rollout_groups", &C::rollout_groups,
+               "1: one batched policy forward over all envs per chunk step; G >= 2: G env groups that each "
+               "sample and step on their own thread (faster rollouts; the trajectory then depends on G)")
         .field("seed", &C::seed, "seed of envs, networks and every draw of the trainer")
         .field("act_steps", &C::act_steps, "executed steps of each chunk (<= policy.horizon_steps)")
         .field("n_steps", &C::n_steps, "chunk steps per env per iteration")

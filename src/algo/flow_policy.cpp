@@ -96,10 +96,16 @@ torch::Tensor FlowPolicy::expected_target_from_output(const torch::Tensor& out, 
 torch::Tensor FlowPolicy::integrate(const torch::Tensor& obs, at::Generator& gen, bool deterministic, VelocityNet& net,
                                     torch::Tensor* chain) {
   check_tensor(obs, "obs", {-1, cfg_.obs_dim});
-  torch::NoGradGuard ng;
-  const int64_t b = obs.size(0), K = cfg_.denoising_steps;
+  const int64_t b = obs.size(0);
   auto x = deterministic ? torch::zeros({b, cfg_.horizon_steps, cfg_.action_dim})
                          : torch::randn({b, cfg_.horizon_steps, cfg_.action_dim}, gen);
+  return integrate_from(std::move(x), obs, net, chain);
+}
+
+torch::Tensor FlowPolicy::integrate_from(torch::Tensor x, const torch::Tensor& obs, VelocityNet& net,
+                                         torch::Tensor* chain) {
+  torch::NoGradGuard ng;
+  const int64_t b = obs.size(0), K = cfg_.denoising_steps;
   if (chain) {
     *chain = torch::empty({b, K + 1, cfg_.horizon_steps, cfg_.action_dim});
     chain->select(1, 0).copy_(x);
@@ -116,6 +122,15 @@ torch::Tensor FlowPolicy::integrate(const torch::Tensor& obs, at::Generator& gen
 FlowSample FlowPolicy::sample(const torch::Tensor& obs, at::Generator& gen, bool deterministic, VelocityNet* net) {
   FlowSample s;
   auto x = integrate(obs, gen, deterministic, net ? *net : actor_, &s.chain);
+  s.actions = cfg_.final_action_clip > 0 ? x.clamp(-cfg_.final_action_clip, cfg_.final_action_clip) : x;
+  return s;
+}
+
+FlowSample FlowPolicy::sample_from(const torch::Tensor& x0, const torch::Tensor& obs) {
+  check_tensor(obs, "obs", {-1, cfg_.obs_dim});
+  check_tensor(x0, "x0", {obs.size(0), cfg_.horizon_steps, cfg_.action_dim});
+  FlowSample s;
+  auto x = integrate_from(x0.to(torch::kFloat).clone(), obs, actor_, &s.chain);
   s.actions = cfg_.final_action_clip > 0 ? x.clamp(-cfg_.final_action_clip, cfg_.final_action_clip) : x;
   return s;
 }

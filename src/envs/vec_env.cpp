@@ -9,10 +9,8 @@
 
 namespace rldt {
 
-VecEnv::VecEnv(const std::string& task, int num_envs, int num_threads, const EnvOptions& options)
-    : pool_(num_threads) {
-  if (num_envs < 1)
-    throw EnvError("VecEnv(" + task + "): num_envs = " + std::to_string(num_envs) + " must be >= 1");
+VecEnv::VecEnv(const std::string& task, int num_envs, int num_threads, const EnvOptions& options) : pool_(num_threads) {
+  if (num_envs < 1) throw EnvError("VecEnv(" + task + "): num_envs = " + std::to_string(num_envs) + " must be >= 1");
   auto model = load_env_model(task);
   envs_.reserve(num_envs);
   for (int i = 0; i < num_envs; ++i) {
@@ -34,8 +32,8 @@ VecEnv::VecEnv(const std::string& task, int num_envs, int num_threads, const Env
 
 MujocoEnv& VecEnv::env(int i) {
   if (i < 0 || i >= num_envs())
-    throw EnvError("VecEnv(" + spec().name + "): env index " + std::to_string(i) +
-                   " out of range [0, " + std::to_string(num_envs()) + ")");
+    throw EnvError("VecEnv(" + spec().name + "): env index " + std::to_string(i) + " out of range [0, " +
+                   std::to_string(num_envs()) + ")");
   return *envs_[i];
 }
 
@@ -61,18 +59,18 @@ const VecStep& VecEnv::reset_all(std::optional<uint64_t> seed) {
   return out_;
 }
 
-void VecEnv::validate(Span<const double> actions, int chunk_len, int rows) const {
+void VecEnv::validate(Span<const double> actions, int chunk_len, int rows, int begin, int end) const {
   const size_t ad = act_dim();
   const size_t expected = envs_.size() * chunk_len * ad;
   if (actions.size() != expected) {
     std::ostringstream err;
-    err << "VecEnv(" << spec().name << "): actions have " << actions.size() << " entries; expected "
-        << expected << " = num_envs " << envs_.size();
+    err << "VecEnv(" << spec().name << "): actions have " << actions.size() << " entries; expected " << expected
+        << " = num_envs " << envs_.size();
     if (chunk_len > 1) err << " x chunk_len " << chunk_len;
     err << " x act_dim " << ad << "; nothing was stepped";
     throw EnvError(err.str());
   }
-  for (size_t i = 0; i < envs_.size(); ++i) {
+  for (size_t i = static_cast<size_t>(begin); i < static_cast<size_t>(end); ++i) {
     if (envs_[i]->needs_reset())
       throw EnvError(envs_[i]->label() + ": not reset; call VecEnv::reset first; nothing was stepped");
     for (int k = 0; k < rows; ++k)
@@ -122,7 +120,7 @@ void VecEnv::run_env(int i, const double* actions, int chunk_len, int act_steps)
 }
 
 const VecStep& VecEnv::step(Span<const double> actions) {
-  validate(actions, 1, 1);
+  validate(actions, 1, 1, 0, num_envs());
   pool_.parallel_for(num_envs(), [&](int i) { run_env(i, actions.data(), 1, 1); });
   return out_;
 }
@@ -131,9 +129,20 @@ const VecStep& VecEnv::step_chunk(Span<const double> actions, int chunk_len, int
   if (chunk_len < 1 || act_steps < 1 || act_steps > chunk_len)
     throw EnvError("VecEnv(" + spec().name + "): need 1 <= act_steps (" + std::to_string(act_steps) +
                    ") <= chunk_len (" + std::to_string(chunk_len) + ")");
-  validate(actions, chunk_len, act_steps);
+  validate(actions, chunk_len, act_steps, 0, num_envs());
   pool_.parallel_for(num_envs(), [&](int i) { run_env(i, actions.data(), chunk_len, act_steps); });
   return out_;
+}
+
+void VecEnv::step_chunk_rows(Span<const double> actions, int chunk_len, int act_steps, int begin, int end) {
+  if (chunk_len < 1 || act_steps < 1 || act_steps > chunk_len)
+    throw EnvError("VecEnv(" + spec().name + "): need 1 <= act_steps (" + std::to_string(act_steps) +
+                   ") <= chunk_len (" + std::to_string(chunk_len) + ")");
+  if (begin < 0 || end > num_envs() || begin >= end)
+    throw EnvError("VecEnv(" + spec().name + "): step_chunk_rows needs 0 <= begin < end <= num_envs (" +
+                   std::to_string(num_envs()) + "), got [" + std::to_string(begin) + ", " + std::to_string(end) + ")");
+  validate(actions, chunk_len, act_steps, begin, end);
+  for (int i = begin; i < end; ++i) run_env(i, actions.data(), chunk_len, act_steps);
 }
 
 namespace {

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <limits>
@@ -12,6 +13,7 @@
 #include "rldt/algo/td_targets.hpp"
 #include "rldt/envs/vec_env.hpp"
 #include "rldt/train/config_io.hpp"
+#include "rldt/util/blas_threads.hpp"
 #include "rldt/util/check.hpp"
 #include "rldt/util/rng.hpp"
 #include "rldt/util/serialize.hpp"
@@ -42,6 +44,11 @@ void RldtTrainerConfig::validate() const {
   check_arg(!env.empty(), "env must name a task");
   check_arg(n_envs >= 1, "n_envs must be >= 1, got ", n_envs);
   check_arg(env_threads >= 0, "env_threads must be >= 0 (0 = all cores), got ", env_threads);
+  check_arg(rollout_groups >= 1 && rollout_groups <= n_envs, "rollout_groups must be in [1, n_envs = ", n_envs,
+            "], got ", rollout_groups);
+  check_arg(rollout_groups == 1 || exploration.sample_mode != "qsample",
+            "rollout_groups > 1 does not support exploration.sample_mode 'qsample' (its Langevin steps query the "
+            "critic); use rollout_groups: 1");
   check_arg(act_steps >= 1, "act_steps must be >= 1, got ", act_steps);
   check_arg(act_steps <= policy.horizon_steps, "act_steps (", act_steps, ") must be <= policy.horizon_steps (",
             policy.horizon_steps, ")");
@@ -196,23 +203,30 @@ torch::Tensor min_extrp_radius(const torch::Tensor& actions, const torch::Tensor
   return (actions - y).flatten(1).norm(2, 1);
 }
 
+RldtTrainer::ChunkNoise RldtTrainer::ChunkNoise::rows(int64_t begin, int64_t n) const {
+  const auto cut = [&](const torch::Tensor& t) { return t.defined() ? t.narrow(0, begin, n) : t; };
+  return ChunkNoise{cut(x0), cut(k), cut(eps)};
+}
+
+RldtTrainer::ChunkNoise RldtTrainer::draw_chunk_noise(int64_t N) {
+  const auto& ex = cfg_.exploration;
+  const int64_t H = cfg_.policy.horizon_steps, d = cfg_.policy.action_dim, K = cfg_.policy.denoising_steps;
+  ChunkNoise z;
+  if (eval_iteration()) return z;  // deterministic sampling draws nothing
+  z.x0 = torch::randn({N, H, d}, gen_);
+  if (ex.sample_mode == "extrapolate" || (ex.sample_mode == "full" && ex.noise_mode == "min_extrp"))
+    z.k = torch::randint(ex.min_extrp_step, K, {N}, gen_, torch::kLong);
+  if (ex.sample_mode == "extrapolate" || (ex.sample_mode == "full" && ex.noise_mode != "none"))
+    z.eps = torch::randn({N, H, d}, gen_);
+  return z;
+}
+
 torch::Tensor RldtTrainer::explore(const FlowSample& s, const torch::Tensor& obs) {
   const auto& ex = cfg_.exploration;
-  const int64_t N = obs.size(0), K = cfg_.policy.denoising_steps;
-  const double sigma = ex.action_sample_noise;
-  if (ex.sample_mode == "extrapolate") {
-    // Stop the chain at a random late step k and jump to its expected target; noise shrinks as
-    // k approaches K: ŷ_k + sqrt(1 − k/K)·σ·ε.
-    auto k = torch::randint(ex.min_extrp_step, K, {N}, gen_, torch::kLong);
-    auto x_k = s.chain.index({torch::arange(N, torch::kLong), k});
-    torch::NoGradGuard ng;
-    auto y = policy_->expected_target(x_k, k, obs);
-    auto scale = (1.0 - k.to(torch::kFloat) / static_cast<double>(K)).sqrt().view({N, 1, 1});
-    return y + sigma * scale * torch::randn(y.sizes(), gen_);
-  }
   if (ex.sample_mode == "qsample") {
     // Langevin steps on the critic from the sampled action: a ← a + σ·∇Q + (σ/2)·ε (only the
     // executed steps of the chunk have a gradient; actions stay in the policy's [−1, 1] box).
+    const double sigma = ex.action_sample_noise;
     auto a = s.actions;
     for (int64_t i = 0; i < ex.langevin_steps; ++i) {
       auto g = critic_->action_grad(obs, a);
@@ -220,15 +234,35 @@ torch::Tensor RldtTrainer::explore(const FlowSample& s, const torch::Tensor& obs
     }
     return a;
   }
-  if (ex.noise_mode == "none") return s.actions;
-  if (ex.noise_mode == "add") return s.actions + sigma * torch::randn(s.actions.sizes(), gen_);
-  // min_extrp: r = ||a − ŷ_k|| over the whole chunk at a random late step k; a + r·ε.
-  auto k = torch::randint(ex.min_extrp_step, K, {N}, gen_, torch::kLong);
-  auto x_k = s.chain.index({torch::arange(N, torch::kLong), k});
+  // The same draws as draw_chunk_noise after x_0, in the same order.
+  const int64_t N = obs.size(0), K = cfg_.policy.denoising_steps;
+  ChunkNoise z;
+  if (ex.sample_mode == "extrapolate" || ex.noise_mode == "min_extrp")
+    z.k = torch::randint(ex.min_extrp_step, K, {N}, gen_, torch::kLong);
+  if (ex.sample_mode == "extrapolate" || ex.noise_mode != "none") z.eps = torch::randn(s.actions.sizes(), gen_);
+  return explore_with(s, obs, z);
+}
+
+torch::Tensor RldtTrainer::explore_with(const FlowSample& s, const torch::Tensor& obs, const ChunkNoise& z) {
+  const auto& ex = cfg_.exploration;
+  const int64_t N = obs.size(0), K = cfg_.policy.denoising_steps;
+  const double sigma = ex.action_sample_noise;
   torch::NoGradGuard ng;
-  auto y = policy_->expected_target(x_k, k, obs);
+  if (ex.sample_mode == "extrapolate") {
+    // Stop the chain at a random late step k and jump to its expected target; noise shrinks as
+    // k approaches K: ŷ_k + sqrt(1 − k/K)·σ·ε.
+    auto x_k = s.chain.index({torch::arange(N, torch::kLong), z.k});
+    auto y = policy_->expected_target(x_k, z.k, obs);
+    auto scale = (1.0 - z.k.to(torch::kFloat) / static_cast<double>(K)).sqrt().view({N, 1, 1});
+    return y + sigma * scale * z.eps;
+  }
+  if (ex.noise_mode == "none") return s.actions;
+  if (ex.noise_mode == "add") return s.actions + sigma * z.eps;
+  // min_extrp: r = ||a − ŷ_k|| over the whole chunk at a random late step k; a + r·ε.
+  auto x_k = s.chain.index({torch::arange(N, torch::kLong), z.k});
+  auto y = policy_->expected_target(x_k, z.k, obs);
   auto r = min_extrp_radius(s.actions, y, policy_->config().final_action_clip).view({N, 1, 1});
-  return s.actions + r * torch::randn(s.actions.sizes(), gen_);
+  return s.actions + r * z.eps;
 }
 
 namespace {
@@ -247,20 +281,23 @@ torch::Tensor checked_input(const torch::Tensor& x, std::vector<int64_t> shape, 
 }
 }  // namespace
 
-torch::Tensor RldtTrainer::act_policy_space(const torch::Tensor& obs_env) {
+void RldtTrainer::begin_rollout() {
   const int64_t N = cfg_.n_envs, T = cfg_.n_steps, O = obs_dim_, d = action_dim(), E = cfg_.act_steps;
+  collect_ = TrajectoryBatch{torch::empty({N, T, O}), torch::empty({N, T, E, d}), torch::empty({N, T}),
+                             torch::empty({N, T}),    torch::empty({N, T}),       torch::empty({N, T, O})};
+  rollout_start_ = std::chrono::steady_clock::now();
+  ret_sum_ = len_sum_ = reward_sum_ = 0;
+  episodes_ = steps_sum_ = 0;
+}
+
+torch::Tensor RldtTrainer::act_policy_space(const torch::Tensor& obs_env) {
+  const int64_t N = cfg_.n_envs, T = cfg_.n_steps, O = obs_dim_, E = cfg_.act_steps;
   if (acted_) throw std::logic_error("RldtTrainer::act: the previous chunks were not observed (call observe first)");
   if (t_ >= T)
     throw std::logic_error("RldtTrainer::act: n_steps (" + std::to_string(T) +
                            ") chunks were collected in this iteration; call update() first");
   const auto obs = policy_obs(checked_input(obs_env, {N, O}, "obs", "act"));
-  if (t_ == 0) {
-    collect_ = TrajectoryBatch{torch::empty({N, T, O}), torch::empty({N, T, E, d}), torch::empty({N, T}),
-                               torch::empty({N, T}),    torch::empty({N, T}),       torch::empty({N, T, O})};
-    rollout_start_ = std::chrono::steady_clock::now();
-    ret_sum_ = len_sum_ = reward_sum_ = 0;
-    episodes_ = steps_sum_ = 0;
-  }
+  if (t_ == 0) begin_rollout();
   torch::NoGradGuard ng;
   collect_.obs.select(1, t_).copy_(obs);
   torch::Tensor chunk =
@@ -417,7 +454,7 @@ IterationMetrics RldtTrainer::train_iteration() {
   auto rewards = torch::empty({N}, torch::kDouble), term = torch::empty({N}, torch::kFloat),
        trunc = torch::empty({N}, torch::kFloat), next = torch::empty({N, O}, torch::kDouble),
        steps = torch::empty({N}, torch::kLong);
-  for (int64_t t = 0; t < cfg_.n_steps; ++t) {
+  for (int64_t t = 0; cfg_.rollout_groups == 1 && t < cfg_.n_steps; ++t) {
     auto chunk = act_policy_space(obs_);
     to_env_actions(chunk, env_actions_.data());
     const VecStep& out = env_->step_chunk(env_actions_, static_cast<int>(H), static_cast<int>(E));
@@ -442,6 +479,7 @@ IterationMetrics RldtTrainer::train_iteration() {
     }
     observe(rewards, term, trunc, next, steps);
   }
+  if (cfg_.rollout_groups > 1) grouped_rollout();
   auto m = update();
   if (m.eval && cfg_.eval_episodes > 0) {
     const auto te = std::chrono::steady_clock::now();
@@ -454,6 +492,92 @@ IterationMetrics RldtTrainer::train_iteration() {
     m.seconds_eval = seconds_since(te);
   }
   return m;
+}
+
+void RldtTrainer::grouped_rollout() {
+  const int64_t N = cfg_.n_envs, T = cfg_.n_steps, O = obs_dim_, H = cfg_.policy.horizon_steps, d = action_dim(),
+                E = cfg_.act_steps, G = cfg_.rollout_groups;
+  begin_rollout();
+  const bool det = eval_iteration();
+  // Every draw of the rollout up front, chunk step by chunk step in act()'s order, so the groups
+  // need no shared generator and the draws equal those of the ungrouped rollout.
+  std::vector<ChunkNoise> noise;
+  noise.reserve(static_cast<size_t>(T));
+  for (int64_t t = 0; t < T; ++t) noise.push_back(draw_chunk_noise(N));
+  // Per (chunk step, env) results; the episode statistics are summed afterwards in observe()'s order.
+  std::vector<double> reward(static_cast<size_t>(T * N));
+  std::vector<int64_t> executed(static_cast<size_t>(T * N));
+  std::vector<uint8_t> done(static_cast<size_t>(T * N));
+  std::atomic<bool> failed{false};
+  float* rew_p = collect_.rewards.data_ptr<float>();  // (N, T)
+  float* term_p = collect_.terminated.data_ptr<float>();
+  float* trunc_p = collect_.truncated.data_ptr<float>();
+  float* obs_p = obs_.data_ptr<float>();  // (N, O)
+  ScopedBlasThreads one_blas_thread_each(1);
+  env_->parallel_groups(static_cast<int>(G), [&](int g) {
+    const int64_t lo = g * N / G, hi = (g + 1) * N / G, n = hi - lo;
+    try {
+      torch::NoGradGuard ng;
+      const auto obs_rows = obs_.narrow(0, lo, n);
+      auto next = torch::empty({n, O}, torch::kDouble);
+      double* next_p = next.data_ptr<double>();
+      for (int64_t t = 0; t < T && !failed.load(std::memory_order_relaxed); ++t) {
+        const auto pobs = policy_obs(obs_rows);
+        collect_.obs.select(1, t).narrow(0, lo, n).copy_(pobs);
+        torch::Tensor chunk =
+            det ? policy_->act(pobs, gen_, /*deterministic=*/true)  // draws nothing
+                : explore_with(policy_->sample_from(noise[t].x0.narrow(0, lo, n), pobs), pobs, noise[t].rows(lo, n));
+        if (!torch::isfinite(chunk).all().item<bool>())
+          guard_finite(std::numeric_limits<double>::quiet_NaN(), "policy action", itr_);
+        chunk = chunk.clamp(-1.0, 1.0).contiguous();
+        collect_.chunks.select(1, t).narrow(0, lo, n).copy_(chunk.narrow(1, 0, E));
+        to_env_actions(chunk, env_actions_.data() + lo * H * d);
+        env_->step_chunk_rows(env_actions_, static_cast<int>(H), static_cast<int>(E), static_cast<int>(lo),
+                              static_cast<int>(hi));
+        const VecStep& out = env_->result();
+        for (int64_t i = lo; i < hi; ++i) {
+          const size_t ti = static_cast<size_t>(t * N + i);
+          const bool ended = out.terminated[i] || out.truncated[i];
+          const auto& src = ended ? out.final_obs : out.obs;  // the true next state
+          check_arg(std::isfinite(out.reward[i]), "train_iteration: env ", i, " returned a non-finite reward (",
+                    out.reward[i], ") at chunk step ", t);
+          for (int64_t j = 0; j < O; ++j) {
+            check_arg(std::isfinite(src[i * O + j]) && std::isfinite(out.obs[i * O + j]), "train_iteration: env ", i,
+                      " returned a non-finite observation entry ", j, " at chunk step ", t);
+            obs_p[i * O + j] = static_cast<float>(out.obs[i * O + j]);
+            next_p[(i - lo) * O + j] = src[i * O + j];
+          }
+          reward[ti] = out.reward[i];
+          executed[ti] = out.steps_executed[i];
+          done[ti] = ended;
+          rew_p[i * T + t] = static_cast<float>(out.reward[i]);
+          term_p[i * T + t] = out.terminated[i] ? 1.0f : 0.0f;
+          trunc_p[i * T + t] = out.truncated[i] ? 1.0f : 0.0f;
+        }
+        collect_.next_obs.select(1, t).narrow(0, lo, n).copy_(policy_obs(next));
+      }
+    } catch (...) {
+      failed.store(true);
+      throw;
+    }
+  });
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t i = 0; i < N; ++i) {
+      const size_t ti = static_cast<size_t>(t * N + i);
+      running_return_[i] += reward[ti];
+      running_length_[i] += executed[ti];
+      reward_sum_ += reward[ti];
+      steps_sum_ += executed[ti];
+      if (done[ti]) {
+        ret_sum_ += running_return_[i];
+        len_sum_ += static_cast<double>(running_length_[i]);
+        ++episodes_;
+        running_return_[i] = 0;
+        running_length_[i] = 0;
+      }
+    }
+  t_ = T;
+  acted_ = false;
 }
 
 PolicyEvalResult RldtTrainer::evaluate(int64_t episodes) {

@@ -46,6 +46,7 @@ RunConfig everything_changed() {
   t.env_options = {{"max_episode_steps", 300}, {"ctrl_cost_weight", 1.0 / 3.0}};
   t.n_envs = 7;
   t.env_threads = 1;
+  t.rollout_groups = 3;
   t.seed = 123456789012345ULL;
   t.act_steps = 2;
   t.n_steps = 33;

@@ -151,6 +151,43 @@ TEST(EnvsVec, ChunksStopAtEpisodeEndAndSumRewards) {
   }
 }
 
+// Row ranges stepped from several threads (the trainer's grouped rollout) give exactly the
+// results of one step_chunk over all envs; bad ranges and bad actions in the range are refused.
+TEST(EnvsVec, RowRangesFromThreadsEqualOneStepChunk) {
+  const int n = 5, chunk = 3, act_steps = 2;
+  VecEnv whole("Hopper-v5", n, 1), parts("Hopper-v5", n, 2);
+  whole.reset(4);
+  parts.reset(4);
+  std::mt19937_64 gen(2);
+  const int bounds[] = {0, 2, 5};
+  for (int call = 0; call < 40; ++call) {
+    auto actions = random_actions(n * chunk, whole.spec(), gen);
+    const VecStep& a = whole.step_chunk(actions, chunk, act_steps);
+    parts.parallel_groups(2,
+                          [&](int g) { parts.step_chunk_rows(actions, chunk, act_steps, bounds[g], bounds[g + 1]); });
+    const VecStep& b = parts.result();
+    ASSERT_EQ(a.obs, b.obs) << "call " << call;
+    ASSERT_EQ(a.final_obs, b.final_obs);
+    ASSERT_EQ(a.reward, b.reward);
+    ASSERT_EQ(a.terminated, b.terminated);
+    ASSERT_EQ(a.truncated, b.truncated);
+    ASSERT_EQ(a.steps_executed, b.steps_executed);
+    ASSERT_EQ(a.episode_return, b.episode_return);
+  }
+  std::vector<double> actions(n * chunk * 3, 0.0);
+  EXPECT_THROW(parts.step_chunk_rows(actions, chunk, act_steps, 3, 3), EnvError);   // empty range
+  EXPECT_THROW(parts.step_chunk_rows(actions, chunk, act_steps, 2, 6), EnvError);   // past num_envs
+  EXPECT_THROW(parts.step_chunk_rows(actions, chunk, act_steps, -1, 2), EnvError);  // negative
+  actions[(4 * chunk + 1) * 3] = NAN;                                               // env 4, chunk row 1
+  EXPECT_NO_THROW(parts.step_chunk_rows(actions, chunk, act_steps, 0, 2));          // not in the range
+  try {
+    parts.step_chunk_rows(actions, chunk, act_steps, 2, 5);
+    FAIL() << "no error";
+  } catch (const EnvError& e) {
+    EXPECT_NE(std::string(e.what()).find("Hopper-v5[4]"), std::string::npos) << e.what();
+  }
+}
+
 TEST(EnvsVec, BadActionsNameTheEnvAndStepNothing) {
   VecEnv vec("Walker2d-v5", 3, 2);
   vec.reset(0);

@@ -7,6 +7,7 @@
 
 #include "rldt/envs/vec_env.hpp"
 #include "rldt/train/rldt_trainer.hpp"
+#include "rldt/util/blas_threads.hpp"
 #include "rldt/util/check.hpp"
 #include "rldt/util/rng.hpp"
 #include "trainer_metrics.hpp"
@@ -219,6 +220,95 @@ TEST(Trainer, CriticLrDecaysPerIteration) {
   EXPECT_DOUBLE_EQ(tr1.critic().lr(), same.critic.lr);
 }
 
+// rollout_groups: each group samples and steps its own envs on its own thread. The trajectory
+// depends on the group count, never on the thread count; the draws are those of the ungrouped
+// rollout, so its first chunk step matches it up to matmul rounding (a wrong noise row or an
+// extra draw would differ by O(0.1)).
+TEST(Trainer, GroupedRolloutDoesNotDependOnThreadCount) {
+  auto c = tiny_hopper();
+  c.n_envs = 5;
+  c.rollout_groups = 2;
+  c.env_threads = 1;
+  RldtTrainer one(c);
+  c.env_threads = 2;
+  RldtTrainer two(c);
+  const auto same = [](double a, double b) { return a == b || (std::isnan(a) && std::isnan(b)); };
+  int64_t episodes = 0;
+  for (int i = 0; i < 4; ++i) {  // evaluation, two exploring iterations with updates, evaluation
+    auto m1 = one.train_iteration(), m2 = two.train_iteration();
+    const auto &a = one.last_rollout(), &b = two.last_rollout();
+    ASSERT_TRUE(torch::equal(a.obs, b.obs)) << "iteration " << i;
+    ASSERT_TRUE(torch::equal(a.chunks, b.chunks)) << "iteration " << i;
+    ASSERT_TRUE(torch::equal(a.rewards, b.rewards)) << "iteration " << i;
+    ASSERT_TRUE(torch::equal(a.next_obs, b.next_obs)) << "iteration " << i;
+    ASSERT_TRUE(torch::equal(a.terminated, b.terminated)) << "iteration " << i;
+    EXPECT_EQ(m1.env_steps, m2.env_steps);
+    EXPECT_EQ(m1.episodes, m2.episodes);
+    EXPECT_TRUE(same(m1.episode_return, m2.episode_return)) << m1.episode_return << " vs " << m2.episode_return;
+    EXPECT_TRUE(same(m1.critic_loss, m2.critic_loss)) << m1.critic_loss << " vs " << m2.critic_loss;
+    episodes += m1.episodes;
+  }
+  EXPECT_GT(episodes, 0);  // the statistics of ended episodes were exercised
+  EXPECT_TRUE(all_equal(params_of(*one.policy().actor()), params_of(*two.policy().actor())));
+  EXPECT_TRUE(torch::equal(generator_state(one.generator()), generator_state(two.generator())));
+}
+
+// The BLAS thread setting the grouped rollout uses: found in the loaded OpenBLAS (setup installs
+// libopenblas0-pthread), set for a scope and restored, including when the scope is left by an error.
+TEST(BlasThreads, ScopedSettingIsRestored) {
+  const int before = blas_num_threads();
+  ASSERT_GT(before, 0) << "the loaded BLAS has no thread setting; the setup installs OpenBLAS";
+  ASSERT_TRUE(set_blas_num_threads(2));
+  EXPECT_EQ(blas_num_threads(), 2);
+  {
+    ScopedBlasThreads one(1);
+    EXPECT_EQ(blas_num_threads(), 1);
+  }
+  EXPECT_EQ(blas_num_threads(), 2);
+  try {
+    ScopedBlasThreads one(1);
+    throw std::runtime_error("leave the scope");
+  } catch (const std::runtime_error&) {
+  }
+  EXPECT_EQ(blas_num_threads(), 2);
+  EXPECT_THROW(set_blas_num_threads(0), std::invalid_argument);
+  // A grouped rollout leaves the setting as it found it.
+  auto c = tiny_hopper();
+  c.rollout_groups = 2;
+  RldtTrainer tr(c);
+  tr.train_iteration();
+  EXPECT_EQ(blas_num_threads(), 2);
+  set_blas_num_threads(before);
+}
+
+TEST(Trainer, GroupedRolloutDrawsWhatTheUngroupedOneDraws) {
+  for (const char* mode : {"min_extrp", "add", "none", "extrapolate"}) {
+    auto c = tiny_hopper();
+    c.n_envs = 5;
+    c.n_steps = 1;  // iteration 1's first chunk step starts from nearly the same states
+    c.val_freq = 100;
+    c.exploration.action_sample_noise = 0.3;
+    if (std::string(mode) == "extrapolate")
+      c.exploration.sample_mode = "extrapolate";
+    else
+      c.exploration.noise_mode = mode;
+    RldtTrainer ref(c);
+    c.rollout_groups = 3;  // groups of 1, 2 and 2 envs
+    RldtTrainer grouped(c);
+    for (int i = 0; i < 2; ++i) {  // evaluation (x_0 = 0), then exploring
+      auto m1 = ref.train_iteration(), m2 = grouped.train_iteration();
+      const auto &a = ref.last_rollout(), &b = grouped.last_rollout();
+      EXPECT_TRUE(torch::allclose(a.obs, b.obs, 0, 1e-5)) << mode << " iteration " << i;
+      EXPECT_TRUE(torch::allclose(a.chunks, b.chunks, 0, 1e-4))
+          << mode << " iteration " << i << ": max diff " << (a.chunks - b.chunks).abs().max().item<float>();
+      EXPECT_TRUE(torch::allclose(a.rewards, b.rewards, 0, 1e-3)) << mode << " iteration " << i;
+      EXPECT_EQ(m1.env_steps, m2.env_steps);
+    }
+    // The same draws: the generators end in the same state.
+    EXPECT_TRUE(torch::equal(generator_state(ref.generator()), generator_state(grouped.generator()))) << mode;
+  }
+}
+
 TEST(Trainer, ConfigErrorsNameTheField) {
   auto expect_msg = [](RldtTrainerConfig c, const std::string& what) {
     try {
@@ -231,6 +321,14 @@ TEST(Trainer, ConfigErrorsNameTheField) {
   auto c = tiny_hopper();
   c.act_steps = 4;  // > horizon_steps 3
   expect_msg(c, "act_steps");
+  c = tiny_hopper();
+  c.rollout_groups = 0;
+  expect_msg(c, "rollout_groups");
+  c.rollout_groups = 5;  // > n_envs 4
+  expect_msg(c, "rollout_groups");
+  c.rollout_groups = 2;
+  c.exploration.sample_mode = "qsample";
+  expect_msg(c, "rollout_groups");
   c = tiny_hopper();
   c.exploration.min_extrp_step = 4;  // K = 4
   expect_msg(c, "min_extrp_step");

@@ -214,6 +214,13 @@ TEST(TrainerCheckpoint, OlderCheckpointsLoadWhenNewKeysHoldTheirDefaults) {
   changed.critic.hidden = {8};
   msg = checkpoint_config_mismatch(saved, changed);
   EXPECT_NE(msg.find("critic.hidden"), std::string::npos) << msg;
+  // The rollout's group count changes the trajectory (unlike env_threads), so it must match; a
+  // checkpoint from before the key existed holds its default (1).
+  changed = c;
+  changed.rollout_groups = 2;
+  msg = checkpoint_config_mismatch(drop(to_yaml(c), "rollout_groups: "), changed);
+  EXPECT_NE(msg.find("rollout_groups"), std::string::npos) << msg;
+  EXPECT_EQ(checkpoint_config_mismatch(drop(to_yaml(c), "rollout_groups: "), c), "");
   // A key the checkpoint has and this library does not.
   msg = checkpoint_config_mismatch(to_yaml(c) + "from_the_future: 1\n", c);
   EXPECT_NE(msg.find("from_the_future"), std::string::npos) << msg;

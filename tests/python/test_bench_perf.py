@@ -82,3 +82,23 @@ def test_profile_driver_runs():
                          capture_output=True, text=True, env=env, cwd=REPO, timeout=600)
     assert out.returncode == 0, out.stderr
     assert "| aten::addmm |" in out.stdout and "self time of all ops per update" in out.stdout, out.stdout
+
+
+def test_rollout_groups_driver_runs():
+    """bench/rollout_groups.py --quick: both rollouts run and the table names them (no timings checked)."""
+    exe = REPO / "build" / "rldt_bench_perf"
+    if not exe.exists():
+        pytest.skip("build/rldt_bench_perf not built")
+    env = dict(os.environ, PYTHONPATH=str(REPO / "python"))
+    out = subprocess.run([sys.executable, str(REPO / "bench" / "rollout_groups.py"), "--quick", "--envs", "16"],
+                         capture_output=True, text=True, env=env, cwd=REPO, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert "| ungrouped | 16 |" in out.stdout and "| rollout_groups=2 | 16 |" in out.stdout, out.stdout
+    diag = subprocess.run([sys.executable, str(REPO / "bench" / "rollout_groups.py"), "--diagnose", "--quick"],
+                          capture_output=True, text=True, env=env, cwd=REPO, timeout=600)
+    assert diag.returncode == 0, diag.stderr
+    for what in ("reset", "step", "512x512 GEMM, 64 rows", "width-8 actor", "width-512 actor"):
+        assert what in diag.stdout, diag.stdout
+    bad = subprocess.run([sys.executable, str(REPO / "bench" / "rollout_groups.py"), "--blas-threads", "1"],
+                         capture_output=True, text=True, env=env, cwd=REPO, timeout=60)
+    assert bad.returncode != 0 and "--blas-threads" in bad.stderr

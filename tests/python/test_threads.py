@@ -66,3 +66,20 @@ def test_concurrent_reads(policy, critic):
     assert len(results) == 60
     for a in results:
         np.testing.assert_array_equal(a, expected)
+
+
+def test_blas_thread_setting_reaches_the_loaded_openblas():
+    # Python loads extension modules with RTLD_LOCAL; the setting must still find OpenBLAS.
+    before = rldt.blas_num_threads()
+    assert before >= 1, "the loaded BLAS has no thread setting; the setup installs OpenBLAS"
+    try:
+        assert rldt.set_blas_num_threads(1) is True
+        assert rldt.blas_num_threads() == 1
+        assert rldt.set_blas_num_threads(2) is True
+        assert rldt.blas_num_threads() == 2
+    finally:
+        rldt.set_blas_num_threads(before)
+    import pytest
+
+    with pytest.raises(rldt.ArgumentError, match="'n'"):
+        rldt.set_blas_num_threads(0)

@@ -42,6 +42,24 @@ def test_trainer_iterations_and_metrics():
     assert a.shape == (4, 3, 3)
 
 
+def test_grouped_rollout_is_the_same_on_one_or_two_threads():
+    # rollout_groups: groups of envs sample and step on their own threads; the trajectory depends
+    # on the group count only, and the config key reaches the trainer from Python.
+    runs = []
+    for threads in (1, 2):
+        tr = rldt.Trainer(tiny_config(n_envs=5, rollout_groups=2, env_threads=threads))
+        assert tr.config.rollout_groups == 2
+        metrics = [tr.train_iteration() for _ in range(3)]
+        runs.append((tr.last_rollout(), metrics))
+    (r1, m1), (r2, m2) = runs
+    for key in ("obs", "chunks", "rewards", "next_obs"):
+        np.testing.assert_array_equal(r1[key], r2[key], err_msg=key)
+    assert [m["env_steps"] for m in m1] == [m["env_steps"] for m in m2]
+    assert m1[-1]["critic_loss"] == m2[-1]["critic_loss"]
+    with pytest.raises(rldt.ArgumentError, match="rollout_groups"):
+        rldt.Trainer(tiny_config(rollout_groups=5))  # > n_envs = 4
+
+
 @pytest.mark.parametrize("td_lambda", [0.0, 0.5])
 def test_trainer_critic_minibatches(td_lambda):
     # q_minibatch picks the same time steps in every trajectory; with lambda = 0 the bootstrap

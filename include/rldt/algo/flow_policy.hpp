@@ -90,6 +90,10 @@ class FlowPolicy {
                     VelocityNet* net = nullptr);
   // Final actions only (no chain kept): (B, O) → (B, H, d).
   torch::Tensor act(const torch::Tensor& obs, at::Generator& gen, bool deterministic = false);
+  // sample() from a given x_0 (B, H, d) instead of drawing it: callers that drew the noise of
+  // many samplings up front (RldtTrainer's grouped rollout, which samples row ranges from several
+  // threads). Row i depends only on x0[i] and obs[i]. obs: (B, O).
+  FlowSample sample_from(const torch::Tensor& x0, const torch::Tensor& obs);
 
   // Expected target ŷ = x_k + (1 − t_k)·v_θ(x_k, t_k | s) with t_k = k/K, using the
   // trained actor; runs with autograd unless called under a NoGradGuard.
@@ -133,6 +137,8 @@ class FlowPolicy {
   // Euler integration from x_0; fills *chain (B, K+1, H, d) when given. Returns x_K unclamped.
   torch::Tensor integrate(const torch::Tensor& obs, at::Generator& gen, bool deterministic, VelocityNet& net,
                           torch::Tensor* chain);
+  // The same from a given x_0 (B, H, d), which is integrated in place.
+  torch::Tensor integrate_from(torch::Tensor x, const torch::Tensor& obs, VelocityNet& net, torch::Tensor* chain);
 
   FlowPolicyConfig cfg_;
   VelocityNet actor_{nullptr}, ema_{nullptr}, reference_{nullptr};

@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "rldt/envs/env.hpp"
@@ -22,16 +23,16 @@ namespace rldt {
 
 // Results of VecEnv::reset/step/step_chunk; N = num_envs. Rows are row-major.
 struct VecStep {
-  std::vector<double> obs;            // [N, obs_dim] next observation (new episode's first if done)
-  std::vector<double> reward;         // [N] reward (summed over the executed steps of a chunk)
-  std::vector<uint8_t> terminated;    // [N] the episode ended by the task in this call
-  std::vector<uint8_t> truncated;     // [N] the episode hit max_episode_steps in this call
-  std::vector<double> final_obs;      // [N, obs_dim] last observation of a finished episode
-                                      //   (rows valid where terminated or truncated, else zeros)
-  std::vector<StepInfo> info;         // [N] info of the last executed step (of the old episode)
-  std::vector<int> steps_executed;    // [N] env steps executed in this call (1 for step())
-  std::vector<double> episode_return; // [N] undiscounted return of the finished episode (if done)
-  std::vector<int> episode_length;    // [N] length of the finished episode (if done)
+  std::vector<double> obs;             // [N, obs_dim] next observation (new episode's first if done)
+  std::vector<double> reward;          // [N] reward (summed over the executed steps of a chunk)
+  std::vector<uint8_t> terminated;     // [N] the episode ended by the task in this call
+  std::vector<uint8_t> truncated;      // [N] the episode hit max_episode_steps in this call
+  std::vector<double> final_obs;       // [N, obs_dim] last observation of a finished episode
+                                       //   (rows valid where terminated or truncated, else zeros)
+  std::vector<StepInfo> info;          // [N] info of the last executed step (of the old episode)
+  std::vector<int> steps_executed;     // [N] env steps executed in this call (1 for step())
+  std::vector<double> episode_return;  // [N] undiscounted return of the finished episode (if done)
+  std::vector<int> episode_length;     // [N] length of the finished episode (if done)
 };
 
 class VecEnv {
@@ -64,6 +65,21 @@ class VecEnv {
   // rows that may be executed.
   const VecStep& step_chunk(Span<const double> actions, int chunk_len, int act_steps);
 
+  // step_chunk for the envs [begin, end) only, on the calling thread; their rows of result() are
+  // updated, the other rows are left as they are. Calls on disjoint ranges may run concurrently
+  // (from parallel_groups), and give the same results as one step_chunk. actions: all N rows,
+  // [N, chunk_len, act_dim], of which rows [begin, end) are read.
+  void step_chunk_rows(Span<const double> actions, int chunk_len, int act_steps, int begin, int end);
+  // The results of the last reset/step/step_chunk(_rows) calls.
+  const VecStep& result() const { return out_; }
+  // Calls fn(g) for g in [0, groups) on the env threads (the caller's included), returning when all
+  // are done; the first exception thrown is rethrown. For callers that act and step disjoint env
+  // ranges from their own threads (RldtTrainer's grouped rollout). Not reentrant.
+  template <typename Fn>
+  void parallel_groups(int groups, Fn&& fn) {
+    pool_.parallel_for(groups, std::forward<Fn>(fn));
+  }
+
   // Full state as an opaque byte blob: every env's MujocoEnv::snapshot(), the running returns of
   // the unfinished episodes and the results of the last call (obs, final_obs, rewards, …).
   std::vector<uint8_t> snapshot() const;
@@ -73,7 +89,7 @@ class VecEnv {
 
  private:
   const VecStep& reset_all(std::optional<uint64_t> seed);
-  void validate(Span<const double> actions, int chunk_len, int rows) const;
+  void validate(Span<const double> actions, int chunk_len, int rows, int begin, int end) const;
   void run_env(int i, const double* actions, int chunk_len, int act_steps);
 
   std::vector<std::unique_ptr<MujocoEnv>> envs_;

@@ -60,6 +60,15 @@ struct RldtTrainerConfig {
   EnvOptions env_options;
   int64_t n_envs = 100;
   int64_t env_threads = 2;
+  // Rollouts of train_iteration: 1 = one batched policy forward over all n_envs per chunk step,
+  // then all envs stepped on env_threads threads. G >= 2 splits the envs into G contiguous groups
+  // that each sample the policy (one BLAS thread each) and step their own envs, groups running
+  // in parallel on the env threads without waiting for each other between chunk steps (faster
+  // where physics and small matmuls do not fill the cores; docs/benchmarks.md, issue 6).
+  // The random draws are the same as with 1, but the matmuls of a smaller batch round
+  // differently in the last bits, so a run's trajectory depends on G (never on env_threads).
+  // Not with exploration.sample_mode "qsample".
+  int64_t rollout_groups = 1;
   uint64_t seed = 0;
   int64_t act_steps = 4;  // executed steps of each chunk (≤ policy.horizon_steps)
   // Iterations (§6).
@@ -220,6 +229,8 @@ class RldtTrainer {
   const TrajectoryBuffer& buffer() const { return buffer_; }
   int64_t iteration() const { return itr_; }
   int64_t env_steps() const { return env_steps_; }
+  // The generator of every draw the trainer makes (read-only; rldt::generator_state gives its state).
+  const at::Generator& generator() const { return gen_; }
 
   // The last complete rollout (for inspection and tests; empty after load_checkpoint).
   const TrajectoryBatch& last_rollout() const { return fresh_; }
@@ -246,6 +257,21 @@ class RldtTrainer {
   torch::Tensor policy_obs(const torch::Tensor& obs) const;
   void to_env_actions(const torch::Tensor& chunk, double* out) const;  // out [B·H·d]
   torch::Tensor explore(const FlowSample& s, const torch::Tensor& obs);
+  // The draws of one chunk step's sampling and exploration, in the order act() makes them
+  // (x_0, then the exploration's step k and noise), for rows (N, …); undefined where unused.
+  struct ChunkNoise {
+    torch::Tensor x0;   // (N, H, d) sampling start; undefined on evaluation iterations
+    torch::Tensor k;    // (N,) int64 exploration step (extrapolate, min_extrp)
+    torch::Tensor eps;  // (N, H, d) exploration noise
+    ChunkNoise rows(int64_t begin, int64_t n) const;
+  };
+  ChunkNoise draw_chunk_noise(int64_t N);
+  // Exploration of sample `s` (rows of obs) with pre-drawn noise (full / extrapolate modes).
+  torch::Tensor explore_with(const FlowSample& s, const torch::Tensor& obs, const ChunkNoise& noise);
+  // train_iteration's rollout with cfg_.rollout_groups >= 2 groups (see the config).
+  void grouped_rollout();
+  // Starts collecting an iteration's rollout (buffers, statistics, clock).
+  void begin_rollout();
   // act() without the env-unit conversion: (N, H, d) clamped policy chunk.
   torch::Tensor act_policy_space(const torch::Tensor& obs);
   void critic_round(const TrajectoryBatch& batch, double scale, IterationMetrics& m);
