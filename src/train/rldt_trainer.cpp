@@ -342,21 +342,24 @@ void RldtTrainer::observe(const torch::Tensor& rewards, const torch::Tensor& ter
   const float* up = trunc.data_ptr<float>();
   const int64_t* sp = st.defined() ? st.data_ptr<int64_t>() : nullptr;
   for (int64_t i = 0; i < N; ++i) {
-    const int64_t n = sp ? sp[i] : E;
-    running_return_[i] += rp[i];
-    running_length_[i] += n;
-    reward_sum_ += rp[i];
-    steps_sum_ += n;
-    if (tp[i] > 0.5f || up[i] > 0.5f) {
-      ret_sum_ += running_return_[i];
-      len_sum_ += static_cast<double>(running_length_[i]);
-      ++episodes_;
-      running_return_[i] = 0;
-      running_length_[i] = 0;
-    }
+    tally(i, rp[i], sp ? sp[i] : E, tp[i] > 0.5f || up[i] > 0.5f);
   }
   acted_ = false;
   ++t_;
+}
+
+void RldtTrainer::tally(int64_t i, double reward, int64_t steps, bool ended) {
+  running_return_[i] += reward;
+  running_length_[i] += steps;
+  reward_sum_ += reward;
+  steps_sum_ += steps;
+  if (ended) {
+    ret_sum_ += running_return_[i];
+    len_sum_ += static_cast<double>(running_length_[i]);
+    ++episodes_;
+    running_return_[i] = 0;
+    running_length_[i] = 0;
+  }
 }
 
 torch::Tensor RldtTrainer::policy_action(const torch::Tensor& obs, at::Generator& gen, bool deterministic) {
@@ -564,17 +567,7 @@ void RldtTrainer::grouped_rollout() {
   for (int64_t t = 0; t < T; ++t)
     for (int64_t i = 0; i < N; ++i) {
       const size_t ti = static_cast<size_t>(t * N + i);
-      running_return_[i] += reward[ti];
-      running_length_[i] += executed[ti];
-      reward_sum_ += reward[ti];
-      steps_sum_ += executed[ti];
-      if (done[ti]) {
-        ret_sum_ += running_return_[i];
-        len_sum_ += static_cast<double>(running_length_[i]);
-        ++episodes_;
-        running_return_[i] = 0;
-        running_length_[i] = 0;
-      }
+      tally(i, reward[ti], executed[ti], done[ti]);
     }
   t_ = T;
   acted_ = false;

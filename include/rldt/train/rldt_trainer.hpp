@@ -272,6 +272,8 @@ class RldtTrainer {
   void grouped_rollout();
   // Starts collecting an iteration's rollout (buffers, statistics, clock).
   void begin_rollout();
+  // Adds one env's chunk step to the running episode and the iteration's statistics.
+  void tally(int64_t env, double reward, int64_t steps, bool ended);
   // act() without the env-unit conversion: (N, H, d) clamped policy chunk.
   torch::Tensor act_policy_space(const torch::Tensor& obs);
   void critic_round(const TrajectoryBatch& batch, double scale, IterationMetrics& m);
