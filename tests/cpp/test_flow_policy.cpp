@@ -49,6 +49,27 @@ TEST(FlowPolicy, ChainIsAnEulerIntegration) {
   EXPECT_TRUE(torch::equal(p.sample(obs, g1).chain, p.sample(obs, g2).chain));
 }
 
+// sample_from(x_0) is sample() with the x_0 given instead of drawn: the same draw gives the same
+// chain bit for bit, the given x_0 is not modified, and bad shapes are refused.
+TEST(FlowPolicy, SampleFromAGivenStart) {
+  auto cfg = small_config(5, 4, 3, 8);
+  cfg.final_action_clip = 0.5;
+  FlowPolicy p(cfg, 1);
+  auto gen = make_generator(0);
+  auto obs = torch::randn({6, 5}, gen);
+  auto g1 = make_generator(3), g2 = make_generator(3);
+  const auto drawn = p.sample(obs, g1);
+  const auto x0 = torch::randn({6, 4, 3}, g2);
+  const auto x0_copy = x0.clone();
+  const auto given = p.sample_from(x0, obs);
+  EXPECT_TRUE(torch::equal(given.chain, drawn.chain));
+  EXPECT_TRUE(torch::equal(given.actions, drawn.actions));  // clamped like sample()
+  EXPECT_LE(given.actions.abs().max().item<float>(), 0.5f);
+  EXPECT_TRUE(torch::equal(x0, x0_copy));
+  EXPECT_THROW(p.sample_from(torch::zeros({5, 4, 3}), obs), ArgumentError);  // rows differ from obs
+  EXPECT_THROW(p.sample_from(torch::zeros({6, 3, 3}), obs), ArgumentError);  // not (B, H, d)
+}
+
 TEST(FlowPolicy, FinalClipAndXPred) {
   auto cfg = small_config(2, 2, 2, 4);
   cfg.final_action_clip = 0.01;

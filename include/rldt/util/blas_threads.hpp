@@ -1,6 +1,6 @@
 // The BLAS library's own thread count (OpenBLAS's pthreads, which LibTorch's matmuls use on this
-// kind of machine; docs/benchmarks.md, issue 6): looked up at run time, so rldt links against any BLAS and these
-// are no-ops where the loaded one has no such setting.
+// kind of machine; docs/benchmarks.md, issue 6). Looked up at run time, so rldt links against any
+// BLAS, and these are no-ops where the loaded one has no such setting.
 #pragma once
 
 namespace rldt {
