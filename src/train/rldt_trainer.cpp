@@ -9,6 +9,8 @@
 #include <limits>
 #include <map>
 #include <sstream>
+#include <tuple>
+#include <utility>
 
 #include "rldt/algo/td_targets.hpp"
 #include "rldt/envs/vec_env.hpp"
@@ -208,16 +210,25 @@ RldtTrainer::ChunkNoise RldtTrainer::ChunkNoise::rows(int64_t begin, int64_t n) 
   return ChunkNoise{cut(x0), cut(k), cut(eps)};
 }
 
+namespace {
+// The exploration's draws after x_0 (step k, then noise ε (N, H, d)), in the order act() makes
+// them; undefined where the mode uses none. Shared by act() and the grouped rollout.
+std::pair<torch::Tensor, torch::Tensor> draw_exploration(const ExplorationConfig& ex, int64_t N, int64_t H, int64_t d,
+                                                         int64_t K, at::Generator& gen) {
+  torch::Tensor k, eps;
+  const bool extrapolate = ex.sample_mode == "extrapolate";
+  if (extrapolate || ex.noise_mode == "min_extrp") k = torch::randint(ex.min_extrp_step, K, {N}, gen, torch::kLong);
+  if (extrapolate || ex.noise_mode != "none") eps = torch::randn({N, H, d}, gen);
+  return {k, eps};
+}
+}  // namespace
+
 RldtTrainer::ChunkNoise RldtTrainer::draw_chunk_noise(int64_t N) {
-  const auto& ex = cfg_.exploration;
   const int64_t H = cfg_.policy.horizon_steps, d = cfg_.policy.action_dim, K = cfg_.policy.denoising_steps;
   ChunkNoise z;
   if (eval_iteration()) return z;  // deterministic sampling draws nothing
   z.x0 = torch::randn({N, H, d}, gen_);
-  if (ex.sample_mode == "extrapolate" || (ex.sample_mode == "full" && ex.noise_mode == "min_extrp"))
-    z.k = torch::randint(ex.min_extrp_step, K, {N}, gen_, torch::kLong);
-  if (ex.sample_mode == "extrapolate" || (ex.sample_mode == "full" && ex.noise_mode != "none"))
-    z.eps = torch::randn({N, H, d}, gen_);
+  std::tie(z.k, z.eps) = draw_exploration(cfg_.exploration, N, H, d, K, gen_);
   return z;
 }
 
@@ -234,12 +245,9 @@ torch::Tensor RldtTrainer::explore(const FlowSample& s, const torch::Tensor& obs
     }
     return a;
   }
-  // The same draws as draw_chunk_noise after x_0, in the same order.
-  const int64_t N = obs.size(0), K = cfg_.policy.denoising_steps;
   ChunkNoise z;
-  if (ex.sample_mode == "extrapolate" || ex.noise_mode == "min_extrp")
-    z.k = torch::randint(ex.min_extrp_step, K, {N}, gen_, torch::kLong);
-  if (ex.sample_mode == "extrapolate" || ex.noise_mode != "none") z.eps = torch::randn(s.actions.sizes(), gen_);
+  std::tie(z.k, z.eps) = draw_exploration(ex, obs.size(0), cfg_.policy.horizon_steps, cfg_.policy.action_dim,
+                                          cfg_.policy.denoising_steps, gen_);
   return explore_with(s, obs, z);
 }
 
@@ -526,10 +534,10 @@ void RldtTrainer::grouped_rollout() {
       double* next_p = next.data_ptr<double>();
       for (int64_t t = 0; t < T && !failed.load(std::memory_order_relaxed); ++t) {
         const auto pobs = policy_obs(obs_rows);
+        const ChunkNoise z = noise[t].rows(lo, n);
         collect_.obs.select(1, t).narrow(0, lo, n).copy_(pobs);
-        torch::Tensor chunk =
-            det ? policy_->act(pobs, gen_, /*deterministic=*/true)  // draws nothing
-                : explore_with(policy_->sample_from(noise[t].x0.narrow(0, lo, n), pobs), pobs, noise[t].rows(lo, n));
+        torch::Tensor chunk = det ? policy_->act(pobs, gen_, /*deterministic=*/true)  // draws nothing
+                                  : explore_with(policy_->sample_from(z.x0, pobs), pobs, z);
         if (!torch::isfinite(chunk).all().item<bool>())
           guard_finite(std::numeric_limits<double>::quiet_NaN(), "policy action", itr_);
         chunk = chunk.clamp(-1.0, 1.0).contiguous();
