@@ -1,7 +1,8 @@
 // rldt_bench_envs: env steps per second of the native tasks.
 //   1. one env on one thread against a bare loop of mj_step (frame_skip calls per env step, same
 //      actions, resets every 1000 steps; nothing else), and
-//   2. the VecEnv pool with N envs (default 16) on 1 thread against 2 threads.
+//   2. the VecEnv pool with N envs (default 16) on 1 thread against 2 threads, and
+//   3. the time of one env reset (mj_resetData, the task's initial-state noise, mj_forward).
 // Usage: rldt_bench_envs [steps=20000] [num_envs=16] [reps=5] [task ...]
 // Each measurement is repeated `reps` times, alternating between the loops being compared, and
 // the best rate of each is kept (a shared machine only ever makes a loop slower). The printed
@@ -25,7 +26,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 struct Row {
   std::string task;
-  double bare = 0, single = 0, vec1 = 0, vec2 = 0;
+  double bare = 0, single = 0, vec1 = 0, vec2 = 0, reset_us = 1e300;
 };
 
 Row bench_task(const std::string& task, int steps, int num_envs, int reps) {
@@ -64,6 +65,11 @@ Row bench_task(const std::string& task, int steps, int num_envs, int reps) {
       if (r.terminated || r.truncated) env->reset_into(std::nullopt, obs);
     }
     row.single = std::max(row.single, steps / seconds_since(t0));
+
+    const int resets = std::max(1, steps / 10);
+    t0 = std::chrono::steady_clock::now();
+    for (int k = 0; k < resets; ++k) env->reset_into(std::nullopt, obs);
+    row.reset_us = std::min(row.reset_us, 1e6 * seconds_since(t0) / resets);
   }
   mj_deleteData(d);
 
@@ -102,14 +108,15 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::printf("steps %d per loop, best of %d; pool: %d envs\n\n", steps, reps, num_envs);
-  std::printf("| task | bare mj_step (steps/s) | rldt env (steps/s) | env / bare | pool 1 thread (steps/s) "
-              "| pool 2 threads (steps/s) | 2 / 1 threads |\n");
-  std::printf("| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+  std::printf(
+      "| task | bare mj_step (steps/s) | rldt env (steps/s) | env / bare | pool 1 thread (steps/s) "
+      "| pool 2 threads (steps/s) | 2 / 1 threads | reset (us) |\n");
+  std::printf("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
   for (const auto& task : tasks) {
     try {
       Row r = bench_task(task, steps, num_envs, reps);
-      std::printf("| %s | %.0f | %.0f | %.3f | %.0f | %.0f | %.2f |\n", r.task.c_str(), r.bare, r.single,
-                  r.single / r.bare, r.vec1, r.vec2, r.vec2 / r.vec1);
+      std::printf("| %s | %.0f | %.0f | %.3f | %.0f | %.0f | %.2f | %.1f |\n", r.task.c_str(), r.bare, r.single,
+                  r.single / r.bare, r.vec1, r.vec2, r.vec2 / r.vec1, r.reset_us);
       std::fflush(stdout);
     } catch (const std::exception& e) {
       std::fprintf(stderr, "%s: %s\n", task.c_str(), e.what());

@@ -125,6 +125,21 @@ StepInfo MujocoEnv::reset_into(std::optional<uint64_t> seed, Span<double> obs) {
   return info;
 }
 
+void MujocoEnv::check_buffers() {
+  // The task XMLs size njmax/nconmax to the task (resets clear buffers of njmax^2 entries). MuJoCo
+  // drops the constraints that do not fit and only counts a warning: refuse to go on instead.
+  const int full_contacts = d_->warning[mjWARN_CONTACTFULL].number;
+  const int full_rows = d_->warning[mjWARN_CNSTRFULL].number;
+  if (full_contacts == 0 && full_rows == 0) return;
+  needs_reset_ = true;
+  std::ostringstream err;
+  err << label_ << ": MuJoCo's " << (full_rows ? "constraint" : "contact") << " buffer is full (njmax " << m_->njmax
+      << ", nconmax " << m_->nconmax << ", " << d_->ncon << " contacts and " << d_->nefc
+      << " constraint rows now), so this step dropped constraints and its physics is wrong; raise <size njmax/nconmax> "
+      << "in the task's model XML. The episode is over: call reset()";
+  throw EnvError(err.str());
+}
+
 bool MujocoEnv::diverged() const {
   for (int w : kInstabilityWarnings)
     if (d_->warning[w].number > 0) return true;
@@ -157,6 +172,7 @@ StepResult MujocoEnv::step_into(Span<const double> action, Span<double> obs) {
   // MuJoCo counts these warnings (and resets the state) when the simulation blows up.
   for (int w : kInstabilityWarnings) d_->warning[w].number = 0;
   for (int k = 0; k < spec_.frame_skip; ++k) mj_step(m_, d_);
+  check_buffers();
   // cfrc_ext (contact forces) is only computed on request since MuJoCo 2.0.
   mj_rnePostConstraint(m_, d_);
 

@@ -2,8 +2,12 @@
 // action clipping, instability handling and error messages.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <fstream>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -380,4 +384,63 @@ TEST(EnvsTasks, ModelFilesAreFoundWithoutEnvironmentVariables) {
   const std::string path = find_asset("hopper.xml");
   EXPECT_NE(path.find("mjcf"), std::string::npos);
   EXPECT_FALSE(asset_search_dirs().empty());
+}
+
+// The task XMLs size MuJoCo's constraint buffers (njmax, nconmax) to the task instead of MuJoCo's
+// default 500, which made every reset clear a 2 MB efc_AR (~50 us, more than a Hopper env step's
+// physics). Random actions with falls (termination off) must stay well inside them.
+TEST(EnvsTasks, ConstraintBuffersHaveHeadroomAndStayCheapToReset) {
+  for (const auto& name : env_names()) {
+    EnvOptions options;
+    for (const auto& opt : env_option_names(name))
+      if (opt == "terminate_when_unhealthy") options[opt] = 0;
+    auto env = make_env(name, options);
+    const mjModel* m = env->model();
+    EXPECT_LE(m->njmax, 300) << name;
+    std::mt19937_64 gen(1);
+    std::vector<double> obs(env->spec().observation.size());
+    int max_rows = 0, max_contacts = 0;
+    for (int episode = 0; episode < 3; ++episode) {
+      env->reset_into(static_cast<uint64_t>(episode), obs);
+      for (int k = 0; k < 1000; ++k) {
+        const auto r = env->step_into(random_action(env->spec(), gen), obs);
+        max_rows = std::max(max_rows, env->data()->nefc);
+        max_contacts = std::max(max_contacts, env->data()->ncon);
+        if (r.terminated || r.truncated) break;
+      }
+    }
+    EXPECT_LE(3 * max_rows, m->njmax) << name << ": " << max_rows << " constraint rows";
+    EXPECT_LE(3 * max_contacts, m->nconmax) << name << ": " << max_contacts << " contacts";
+  }
+}
+
+// If a model's buffers are too small, MuJoCo drops constraints and only counts a warning; the env
+// refuses to go on instead, names the sizes, and needs a reset.
+TEST(EnvsTasks, AFullConstraintBufferIsAnErrorNotSilentlyWrongPhysics) {
+  std::ifstream in(find_asset("hopper.xml"));
+  std::stringstream xml;
+  xml << in.rdbuf();
+  std::string text = xml.str();
+  const auto at = text.find("njmax=\"150\"");
+  ASSERT_NE(at, std::string::npos);
+  text.replace(at, 11, "njmax=\"1\"");
+  const std::string path = ::testing::TempDir() + "rldt_hopper_njmax1.xml";
+  std::ofstream(path) << text;
+  auto env = make_env("Hopper-v5", {}, MujocoModel::load(path));
+  std::vector<double> obs(env->spec().observation.size());
+  env->reset_into(0, obs);
+  std::string message;
+  try {
+    for (int k = 0; k < 200; ++k) {
+      const auto r = env->step_into(std::vector<double>{1.0, -1.0, 1.0}, obs);
+      if (r.terminated || r.truncated) env->reset_into(std::nullopt, obs);
+    }
+  } catch (const EnvError& e) {
+    message = e.what();
+  }
+  EXPECT_NE(message.find("constraint buffer is full"), std::string::npos) << message;
+  EXPECT_NE(message.find("njmax 1"), std::string::npos) << message;
+  EXPECT_NE(message.find("Hopper"), std::string::npos) << message;
+  EXPECT_THROW(env->step_into(std::vector<double>{0.0, 0.0, 0.0}, obs), EnvError);
+  std::remove(path.c_str());
 }

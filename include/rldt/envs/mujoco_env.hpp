@@ -119,6 +119,7 @@ class MujocoEnv : public Env {
   EnvRng rng_;
 
  private:
+  void check_buffers();   // throws EnvError if MuJoCo dropped constraints (njmax/nconmax full)
   void check_span(size_t got, size_t expected, const char* what) const;
   bool diverged() const;  // MuJoCo instability warning during the step or non-finite qpos/qvel
 
