@@ -20,6 +20,7 @@
 #include "rldt/train/config_io.hpp"
 #include "rldt/train/rldt_trainer.hpp"
 #include "rldt/util/rng.hpp"
+#include "rldt/util/thread_pool.hpp"
 
 using namespace rldt;
 
@@ -181,5 +182,36 @@ void BM_HopperCpuIteration(benchmark::State& state) {
 BENCHMARK(BM_HopperCpuIteration)->Unit(benchmark::kSecond)->UseRealTime()->Iterations(2);
 
 }  // namespace
+
+// The env pool's fork-join cost: 2 threads, 16 indices of `work` us of busy work each (a Hopper
+// env step is ~85 us here), `gap` us of caller-only work between loops (inference in a rollout).
+// spin_us 0 sleeps on the condition variable between loops (the pool's only policy before the
+// ninth session); the default spins first. Counter overhead_us: time per loop minus the ideal
+// 16 * work / 2.
+void BM_ThreadPoolLoop(benchmark::State& state) {
+  const double work = static_cast<double>(state.range(0)), gap = static_cast<double>(state.range(1));
+  ThreadPool pool(2, static_cast<int>(state.range(2)));
+  using clock = std::chrono::steady_clock;
+  auto busy = [](double us) {
+    const auto end = clock::now() + std::chrono::duration<double, std::micro>(us);
+    while (clock::now() < end) {
+    }
+  };
+  double loop_seconds = 0;
+  for (auto _ : state) {
+    busy(gap);
+    const auto t0 = clock::now();
+    pool.parallel_for(16, [&](int) { busy(work); });
+    loop_seconds += std::chrono::duration<double>(clock::now() - t0).count();
+  }
+  const double per_loop_us = 1e6 * loop_seconds / static_cast<double>(state.iterations());
+  state.counters["overhead_us"] = per_loop_us - 16 * work / 2;
+}
+BENCHMARK(BM_ThreadPoolLoop)
+    ->ArgNames({"work_us", "gap_us", "spin_us"})
+    ->ArgsProduct({{2, 85}, {0, 50, 1000}, {0, ThreadPool::kDefaultSpinUs}})
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime()
+    ->MinTime(0.2);
 
 BENCHMARK_MAIN();
