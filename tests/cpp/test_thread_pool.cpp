@@ -50,8 +50,10 @@ TEST(ThreadPool, SleepingWorkersWakeForTheNextLoop) {
 
 TEST(ThreadPool, EachThreadStartsOnItsOwnBlock) {
   // Two threads, four indices: the caller owns [0, 2), the worker [2, 4). Index 0 holds the caller
-  // until the worker has run something, so the worker cannot have been handed index 1 by a
-  // shared counter: it must start at its own block.
+  // until the worker has run something, so the caller cannot take the worker's block first, and a
+  // shared counter would have handed the worker index 0 or 1: it must start at its own block.
+  // (Which thread runs index 0 is not fixed: a caller descheduled right after waking the worker
+  // may find its own block already taken by the worker.)
   ThreadPool pool(2, 0);
   for (int round = 0; round < 5; ++round) {
     const auto caller = std::this_thread::get_id();
@@ -69,7 +71,6 @@ TEST(ThreadPool, EachThreadStartsOnItsOwnBlock) {
       }
     });
     EXPECT_EQ(worker_first.load(), 2) << "round " << round;
-    EXPECT_EQ(ran_on[0], caller);
     EXPECT_NE(ran_on[2], caller);
   }
 }
