@@ -24,13 +24,6 @@
 #include <thread>
 #include <vector>
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define RLDT_CPU_RELAX() _mm_pause()
-#else
-#define RLDT_CPU_RELAX() std::this_thread::yield()
-#endif
-
 namespace rldt {
 
 class ThreadPool {
@@ -74,11 +67,10 @@ class ThreadPool {
     body_ = [](void* ctx, int i) { (*static_cast<F*>(ctx))(i); };
     ctx_ = const_cast<void*>(static_cast<const void*>(&fn));
     const int blocks = std::min(num_threads_, n);
-    for (int t = 0; t < num_threads_; ++t) {
-      const int b = t < blocks ? t : blocks - 1;
-      blocks_[t].next.store(t < blocks ? static_cast<int>(static_cast<long>(n) * b / blocks) : n,
-                            std::memory_order_relaxed);
-      blocks_[t].end = t < blocks ? static_cast<int>(static_cast<long>(n) * (b + 1) / blocks) : n;
+    for (int t = 0; t < num_threads_; ++t) {  // threads beyond n get an empty block
+      const bool owns = t < blocks;
+      blocks_[t].next.store(owns ? static_cast<int>(static_cast<long>(n) * t / blocks) : n, std::memory_order_relaxed);
+      blocks_[t].end = owns ? static_cast<int>(static_cast<long>(n) * (t + 1) / blocks) : n;
     }
     error_ = nullptr;
     active_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
@@ -101,13 +93,21 @@ class ThreadPool {
     int end = 0;
   };
 
+  static void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#else
+    std::this_thread::yield();
+#endif
+  }
+
   template <typename Pred>
   bool spin_until(Pred pred) const {
     if (pred()) return true;
     if (spin_us_ == 0) return false;
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(spin_us_);
     for (int k = 1;; ++k) {
-      RLDT_CPU_RELAX();
+      cpu_relax();
       if (pred()) return true;
       if (k % 64 == 0 && std::chrono::steady_clock::now() >= deadline) return false;
     }
