@@ -409,6 +409,8 @@ TEST(EnvsTasks, ConstraintBuffersHaveHeadroomAndStayCheapToReset) {
         if (r.terminated || r.truncated) break;
       }
     }
+    std::printf("[constraint buffers] %-20s max %3d of njmax %3d rows, %2d of nconmax %3d contacts\n", name.c_str(),
+                max_rows, m->njmax, max_contacts, m->nconmax);
     EXPECT_LE(3 * max_rows, m->njmax) << name << ": " << max_rows << " constraint rows";
     EXPECT_LE(3 * max_contacts, m->nconmax) << name << ": " << max_contacts << " contacts";
   }
