@@ -7,19 +7,21 @@ fine-tuning iterations: demo.max_iterations_to_reach = --iterations and demo.tar
 (unreachable; the optimum is 1), so no run stops early and all are compared at the same iteration.
 
 1. Methods, seeds 0..N-1 (--seeds): RLDT as published (field normal, svgd_temp 1e-3, 16
-   particles) and the `delta` ablation (phi = grad Q: no kernel, no repulsion). Written: a PNG of
-   the action samples for context s = 0 before and after fine-tuning (one panel per method, the
-   first seed), a PNG of reward and smaller-mode share over the iterations, and the table.
-   SAC is not in it: the bindings expose SAC only as SacTrainer on the native MuJoCo tasks (plus
-   SacPolicy for inference); the learner with an update-from-batch step (C++ rldt::Sac::update)
-   is not bound, so SAC cannot be trained on this bandit from Python.
+   particles), the `delta` ablation (phi = grad Q: no kernel, no repulsion), and SAC from scratch
+   (rldt.Sac, a tanh-Gaussian actor; the config's `sac` section; the same contexts per iteration
+   and iterations; its samples are the stochastic policy's). Written: a PNG of the action samples
+   for context s = 0 before and after fine-tuning (one panel per method, the first seed), a PNG of
+   reward and smaller-mode share over the iterations, and the table.
 2. Sweep, seeds 0..M-1 (--sweep-seeds): svgd_temp (--temps) x n_particles (--particles), field
    normal. Written: final reward against the smaller mode's share, one point per run (colour:
    temperature, marker: particle count; the delta runs in grey), and the table.
 
 Numbers are the last evaluation of each run (2000 contexts s ~ U[-1, 1]): mean reward (optimum
 1), the share of samples within 2 sigma of each mode, and the smaller of the two shares; over
-seeds, mean and 95% Student-t interval.
+seeds, mean and 95% Student-t interval. Those shares pool all contexts, so a policy that picks one
+mode for s < 0 and the other for s > 0 would look balanced; the column "smaller share at s = 0"
+is the same measure on 1000 samples of the one context s = 0, where every sample sees the same two
+modes.
 
     # the full run of docs/multimodality.md (~30 runs of ~45 s on one core)
     OMP_NUM_THREADS=1 PYTHONPATH=python .venv/bin/python bench/multimodality.py \\
@@ -56,7 +58,7 @@ PUBLISHED_PARTICLES = 16
 # Only the schedule shrinks in --quick; the algorithm's settings stay those of the config.
 QUICK_OVERRIDES = ["demo.pretrain_steps=100", "demo.contexts_per_iteration=64", "demo.critic_steps=4",
                    "demo.actor_steps=2", "demo.critic_warmup_iterations=1", "demo.eval_every=3",
-                   "demo.eval_samples=400"]
+                   "demo.eval_samples=400", "sac.learning_starts=64", "sac.batch_size=64"]
 
 # Two-sided 95% Student-t quantiles for 1..30 degrees of freedom.
 _T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
@@ -103,17 +105,86 @@ class Spec:
 
     @property
     def method(self) -> str:
-        return "delta" if self.field == "delta" else "rldt"
+        return {"delta": "delta", "sac": "sac"}.get(self.field, "rldt")
 
     @property
     def name(self) -> str:
+        if self.field == "sac":  # no flow policy: temperature and particles do not enter
+            return f"sac_seed{self.seed}"
         if self.field == "delta":  # the temperature does not enter the delta field
             return f"delta_P{self.particles}_seed{self.seed}"
         return f"{self.field}_T{self.temp:g}_P{self.particles}_seed{self.seed}"
 
     def overrides(self, base: list[str]) -> list[str]:
+        if self.field == "sac":
+            return base + [f"seed={self.seed}"]
         return base + [f"actor.svgd.field={self.field}", f"actor.svgd.svgd_temp={self.temp!r}",
                        f"actor.n_particles={self.particles}", f"seed={self.seed}"]
+
+
+class SacSampler:
+    """A Sac learner seen through the demo's policy interface: act(s) gives stochastic env actions."""
+
+    def __init__(self, sac):
+        self.sac = sac
+
+    def act(self, s: np.ndarray) -> np.ndarray:
+        return self.sac.env_action(s, deterministic=False)
+
+
+def run_sac(cfg: dict, log=print):
+    """SAC from scratch on the demo's bandit, on the schedule of demo.run: each iteration draws
+    demo.contexts_per_iteration contexts, acts (uniform random actions until sac.learning_starts
+    samples, then policy samples), stores (s, a, r) and takes sac.utd updates per stored sample on
+    batches from the whole buffer (one-step episodes: terminated = 1, so the critic's target is r).
+    Evaluations as in demo.run. Returns the demo's Result."""
+    import rldt
+
+    demo = load_demo()
+    seed = int(cfg.get("seed", 0))
+    d, sc = cfg["demo"], cfg.get("_sac")
+    if sc is None:
+        raise ValueError("the bandit config has no 'sac' section (configs/bandit_demo.yaml has one)")
+    if sc.obs_dim != 1 or sc.action_dim != 2:
+        raise ValueError(f"sac.obs_dim / sac.action_dim must be 1 / 2 for the bandit, got {sc.obs_dim} / "
+                         f"{sc.action_dim}")
+    bandit = demo.Bandit(**cfg["bandit"])
+    bound = bandit.action_bound
+    rng = np.random.default_rng(seed)
+    t0 = time.time()
+    sac = rldt.Sac(sc, seed=seed, action_low=[-bound, -bound], action_high=[bound, bound])
+    policy = SacSampler(sac)
+    s0 = np.zeros((1000, 1), np.float32)
+    result = demo.Result(before=demo.evaluate(policy, bandit, rng, d["eval_samples"], 0),
+                         samples_before=policy.act(s0))
+    log(f"untrained: mean reward {result.before.reward:.3f}, mode shares "
+        f"{result.before.share_left:.2f} / {result.before.share_right:.2f}")
+    S, U, R = (np.zeros((0, 1), np.float32), np.zeros((0, 2), np.float32), np.zeros(0, np.float32))
+    owed = 0.0  # fractional updates carried to the next iteration
+    for it in range(d["max_iterations_to_reach"] + 1):
+        n = d["contexts_per_iteration"]
+        s = rng.uniform(-1, 1, size=(n, 1)).astype(np.float32)
+        if len(S) < sc.learning_starts:
+            u = rng.uniform(-1, 1, size=(n, 2)).astype(np.float32)
+        else:
+            u = sac.act(s, deterministic=False)
+        S, U = np.concatenate([S, s])[-sc.buffer_size:], np.concatenate([U, u])[-sc.buffer_size:]
+        R = np.concatenate([R, bandit.reward(s, bound * u)])[-sc.buffer_size:]
+        if len(S) >= sc.learning_starts:
+            owed += sc.utd * n
+            ones = np.ones(sc.batch_size, np.float32)
+            for _ in range(int(owed)):
+                idx = rng.integers(0, len(S), size=sc.batch_size)
+                sac.update(S[idx], U[idx], R[idx], S[idx], ones)
+            owed -= int(owed)
+        if it % d["eval_every"] == 0 and it > 0:
+            e = demo.evaluate(policy, bandit, rng, d["eval_samples"], it)
+            result.history.append(e)
+            log(f"iter {it:4d}  reward {e.reward:.3f}  shares {e.share_left:.2f} / {e.share_right:.2f}  "
+                f"alpha {sac.alpha:.3g}  ({time.time() - t0:.0f} s)")
+    result.samples_after = policy.act(s0)
+    result.seconds = time.time() - t0
+    return result
 
 
 def _eval_dict(e) -> dict:
@@ -133,7 +204,12 @@ def run_one(spec: Spec, config: str, base: list[str], path: str, skip_existing: 
     demo = load_demo()
     cfg = demo.load_config(config, overrides)
     cpu0 = time.process_time()
-    result = demo.run(cfg, log=lambda line: print(f"[{spec.name}] {line}", flush=True))
+
+    def log(line):
+        print(f"[{spec.name}] {line}", flush=True)
+
+    result = run_sac(cfg, log) if spec.field == "sac" else demo.run(cfg, log=log)
+    bandit = demo.Bandit(**cfg["bandit"])
     rec = {
         "name": spec.name, "method": spec.method, "field": spec.field, "svgd_temp": spec.temp,
         "n_particles": spec.particles, "seed": spec.seed, "config": os.path.relpath(config, ROOT),
@@ -141,6 +217,8 @@ def run_one(spec: Spec, config: str, base: list[str], path: str, skip_existing: 
         "before": _eval_dict(result.before), "final": _eval_dict(result.final),
         "history": [_eval_dict(e) for e in result.history],
         "samples_context": 0.0,
+        "s0_shares": list(bandit.mode_shares(np.zeros((len(result.samples_after), 1), np.float32),
+                                             result.samples_after)),
         "samples_before": np.round(result.samples_before, 4).tolist(),
         "samples_after": np.round(result.samples_after, 4).tolist(),
     }
@@ -158,6 +236,11 @@ def smaller(rec: dict) -> float:
     return min(rec["final"]["share_left"], rec["final"]["share_right"])
 
 
+def smaller_s0(rec: dict) -> float:
+    """The smaller mode's share among the final samples at context s = 0 (nan in older JSONs)."""
+    return min(rec["s0_shares"]) if "s0_shares" in rec else float("nan")
+
+
 def summarize(recs: list[dict]) -> dict:
     rewards = [r["final"]["reward"] for r in recs]
     small = [smaller(r) for r in recs]
@@ -165,6 +248,7 @@ def summarize(recs: list[dict]) -> dict:
         "n": len(recs), "seeds": [r["seed"] for r in recs],
         "reward": mean_ci(rewards), "share_left": mean_ci([r["final"]["share_left"] for r in recs]),
         "share_right": mean_ci([r["final"]["share_right"] for r in recs]), "smaller_share": mean_ci(small),
+        "smaller_share_s0": mean_ci([smaller_s0(r) for r in recs]),
         "per_seed_reward": rewards, "per_seed_smaller_share": small,
         "seeds_keeping_both": sum(s >= KEEP_SHARE for s in small),
         "seconds_wall": float(np.mean([r["seconds_wall"] for r in recs])),
@@ -177,11 +261,13 @@ def _row(label: str, recs: list[dict]) -> str:
     return (f"| {label} | {s['n']} | {fmt_ci([r['final']['reward'] for r in recs])} | "
             f"{fmt_ci([r['final']['share_left'] for r in recs], 2)} | "
             f"{fmt_ci([r['final']['share_right'] for r in recs], 2)} | {fmt_ci([smaller(r) for r in recs], 2)} | "
+            f"{fmt_ci([smaller_s0(r) for r in recs], 2)} | "
             f"{s['seeds_keeping_both']}/{s['n']} | {per_seed} |")
 
 
 HEADER = ("| {first} | seeds | final reward | left-mode share | right-mode share | smaller-mode share | "
-          f"seeds with smaller ≥ {KEEP_SHARE} | per seed: reward/smaller |\n|" + "---|" * 8)
+          "smaller share at s = 0 | "
+          f"seeds with smaller ≥ {KEEP_SHARE} | per seed: reward/smaller |\n|" + "---|" * 9)
 
 
 def report(methods: dict[str, list[dict]], sweep: dict[tuple[float, int], list[dict]], iterations: int,
@@ -237,7 +323,8 @@ def plot_samples(methods: dict[str, list[dict]], bandit, path: str) -> None:
     for ax, (m, rec) in zip(axes[0], firsts.items()):
         ax.contourf(X, Y, Z, levels=10, cmap="Greens")
         before, after = np.asarray(rec["samples_before"]), np.asarray(rec["samples_after"])
-        ax.scatter(before[:, 0], before[:, 1], s=2, c="tab:blue", alpha=0.35, label="pretrained")
+        ax.scatter(before[:, 0], before[:, 1], s=2, c="tab:blue", alpha=0.35,
+                   label="untrained" if m == "sac" else "pretrained")
         ax.scatter(after[:, 0], after[:, 1], s=2, c="tab:red", alpha=0.5,
                    label=f"after {rec['final']['iteration']} iterations")
         left, right = bandit.mode_shares(np.zeros((len(after), 1), np.float32), after)
@@ -255,7 +342,7 @@ def plot_samples(methods: dict[str, list[dict]], bandit, path: str) -> None:
 def plot_shares(methods: dict[str, list[dict]], path: str) -> None:
     plt = _plt()
     fig, (ax_r, ax_s) = plt.subplots(1, 2, figsize=(10, 3.8), sharex=True)
-    colors = {"rldt": "tab:red", "delta": "tab:gray"}
+    colors = {"rldt": "tab:red", "delta": "tab:gray", "sac": "tab:blue"}
     for m, recs in methods.items():
         for i, rec in enumerate(recs):
             it = [e["iteration"] for e in rec["history"]]
@@ -378,7 +465,8 @@ def main(argv=None) -> int:
     bandit = demo.Bandit(**cfg["bandit"])
 
     method_specs = {"rldt": [Spec("normal", PUBLISHED_TEMP, PUBLISHED_PARTICLES, s) for s in range(seeds)],
-                    "delta": [Spec("delta", PUBLISHED_TEMP, PUBLISHED_PARTICLES, s) for s in range(seeds)]}
+                    "delta": [Spec("delta", PUBLISHED_TEMP, PUBLISHED_PARTICLES, s) for s in range(seeds)],
+                    "sac": [Spec("sac", 0.0, 0, s) for s in range(seeds)]}
     sweep_specs = {} if args.no_sweep else {
         (t, n): [Spec("normal", t, n, s) for s in range(sweep_seeds)] for t in temps for n in particles}
 

@@ -51,6 +51,9 @@ DEMO_KEYS = {"pretrain_steps", "pretrain_batch", "contexts_per_iteration", "expl
              "max_iterations_to_reach", "hold_factor"}
 
 
+STRUCT_SECTIONS = {"policy", "critic", "actor", "sac"}
+
+
 def apply_override(cfg: dict, item: str, path: str) -> None:
     """`section.key=value` (value parsed as YAML) into the raw config mapping."""
     if "=" not in item:
@@ -62,7 +65,9 @@ def apply_override(cfg: dict, item: str, path: str) -> None:
         if not isinstance(node.get(p), dict):
             raise ConfigError(f"override '{item}': '{p}' is not a section of {path}")
         node = node[p]
-    if parts[-1] not in node:
+    # Keys of the config-struct sections may be absent from the file (they keep the struct's default);
+    # the struct rejects a key it does not have, naming it.
+    if parts[-1] not in node and parts[0] not in STRUCT_SECTIONS:
         raise ConfigError(f"override '{item}': unknown key '{key}' in {path}")
     node[parts[-1]] = yaml.safe_load(value)
 
@@ -76,7 +81,7 @@ def load_config(path: str, overrides: list[str] | None = None) -> dict:
             apply_override(cfg, item, path)
     if not isinstance(cfg, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
-    unknown = set(cfg) - {"seed", "bandit", "policy", "critic", "actor", "demo"}
+    unknown = set(cfg) - {"seed", "bandit", "policy", "critic", "actor", "demo", "sac"}
     if unknown:
         raise ConfigError(f"{path}: unknown top-level key(s) {sorted(unknown)}")
     bandit = _section(cfg, "bandit", path, BANDIT_KEYS)
@@ -92,6 +97,8 @@ def load_config(path: str, overrides: list[str] | None = None) -> dict:
         cfg["_actor"] = rldt.ActorUpdateConfig(**cfg["actor"])
         for c in (cfg["_policy"], cfg["_critic"], cfg["_actor"]):
             c.validate()
+        if "sac" in cfg:  # optional: the SAC baseline of bench/multimodality.py
+            cfg["_sac"] = rldt.SacConfig(**_section(cfg, "sac", path))
     except (TypeError, ValueError) as e:
         raise ConfigError(f"{path}: {e}") from e
     return cfg

@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <optional>
 
 #include "common.hpp"
 #include "rldt/train/sac_trainer.hpp"
@@ -106,6 +107,43 @@ struct SacPolicyHandle {
   at::Generator gen;
   Usage usage{"SacPolicy"};
 };
+
+// The learner alone (rldt::Sac) with the generator its updates and samples draw from: for users who
+// bring their own data (a bandit, an offline buffer) instead of SacTrainer's env loop.
+struct SacHandle {
+  SacHandle(const rldt::SacConfig& cfg, uint64_t seed, std::vector<double> low, std::vector<double> high)
+      : sac(std::make_unique<rldt::Sac>(cfg, seed, std::move(low), std::move(high))),
+        gen(rldt::make_generator(seed + 1)) {}
+  std::unique_ptr<rldt::Sac> sac;
+  at::Generator gen;
+  Usage usage{"Sac"};
+};
+
+py::dict sac_update_dict(const rldt::SacUpdateStats& s) {
+  py::dict d;
+  d["critic_loss"] = s.critic_loss;
+  d["actor_loss"] = s.actor_loss;
+  d["alpha_loss"] = s.alpha_loss;
+  d["alpha"] = s.alpha;
+  d["entropy"] = s.entropy;
+  d["q_mean"] = s.q_mean;
+  d["actor_updated"] = s.actor_updated;
+  return d;
+}
+
+// Policy-space actions (B, d): float32, finite and inside [−1, 1] (the tanh's range), else an
+// ArgumentError naming `name`.
+torch::Tensor unit_box_arg(py::handle obj, const std::string& name, const ShapeSpec& spec) {
+  auto a = float_arg(obj, name, spec);
+  if (a.numel() > 0) {
+    const double lo = a.min().item<double>(), hi = a.max().item<double>();
+    rldt::check_arg(lo >= -1.0 && hi <= 1.0, "argument '", name,
+                    "' must hold policy-space actions in [-1, 1] (env units map linearly onto the bounds); "
+                    "its values span [",
+                    lo, ", ", hi, "]");
+  }
+  return a;
+}
 
 py::dict sac_metrics_dict(const rldt::SacIterationMetrics& m) {
   py::dict d;
@@ -230,6 +268,111 @@ void bind_sac(py::module_& m) {
       .def_property_readonly("action_low", [](SacPolicyHandle& h) { return h.policy->action_low(); })
       .def_property_readonly("action_high", [](SacPolicyHandle& h) { return h.policy->action_high(); })
       .def_property_readonly("env_name", [](SacPolicyHandle& h) { return h.policy->env_name; });
+
+  py::class_<SacHandle, std::shared_ptr<SacHandle>>(m, "Sac", R"doc(The SAC learner alone, for your own data.
+
+Sac(config: SacConfig, seed=0, action_low=None, action_high=None). `seed` initialises the networks;
+the updates and samples draw from a generator seeded with seed + 1. Actions are in the policy space
+[-1, 1]; action_low / action_high (length d) map them linearly onto env units for env_action (default
+[-1, 1]). config.learning_starts, buffer_size and utd belong to SacTrainer's data collection and are
+ignored here: you decide what goes into each batch.)doc")
+      .def(py::init([](const rldt::SacConfig& cfg, uint64_t seed, std::optional<std::vector<double>> low,
+                       std::optional<std::vector<double>> high) {
+             cfg.validate();
+             rldt::check_arg(low.has_value() == high.has_value(),
+                             "arguments 'action_low' and 'action_high' must be given together");
+             return std::make_shared<SacHandle>(cfg, seed, low.value_or(std::vector<double>{}),
+                                                high.value_or(std::vector<double>{}));
+           }),
+           py::arg("config"), py::arg("seed") = 0, py::arg("action_low") = py::none(),
+           py::arg("action_high") = py::none())
+      .def(
+          "update",
+          [](SacHandle& h, py::handle obs, py::handle actions, py::handle rewards, py::handle next_obs,
+             py::handle terminated) {
+            auto lock = h.usage.write();
+            const auto& c = h.sac->config();
+            rldt::ReplayBatch b;
+            b.obs = float_arg(obs, "obs", {{-1, "B"}, {c.obs_dim, "O"}});
+            const int64_t B = b.obs.size(0);
+            rldt::check_arg(B >= 1, "argument 'obs' holds no rows: a SAC update needs a batch of at least one");
+            b.actions = unit_box_arg(actions, "actions", {{B, "B"}, {c.action_dim, "d"}});
+            b.rewards = float_arg(rewards, "rewards", {{B, "B"}});
+            b.next_obs = float_arg(next_obs, "next_obs", {{B, "B"}, {c.obs_dim, "O"}});
+            b.terminated = mask_arg(terminated, "terminated", {{B, "B"}});
+            rldt::check_arg(((b.terminated == 0) | (b.terminated == 1)).all().item<bool>(),
+                            "argument 'terminated' must hold only 0/1 (False/True) values");
+            rldt::SacUpdateStats st;
+            {
+              py::gil_scoped_release nogil;
+              st = h.sac->update(b, h.gen);
+            }
+            return sac_update_dict(st);
+          },
+          py::arg("obs"), py::arg("actions"), py::arg("rewards"), py::arg("next_obs"), py::arg("terminated"),
+          R"doc(One gradient step on a batch: obs (B, O), actions (B, d) in [-1, 1], rewards (B,), next_obs (B, O),
+terminated (B,) 0/1 (1: no bootstrap, so y = r). Critic step every call; actor and alpha every
+config.policy_frequency calls; Polyak step every config.target_frequency calls. Returns a dict:
+critic_loss, actor_loss, alpha_loss, alpha, entropy, q_mean, actor_updated (the actor entries are
+those of the last actor step).)doc")
+      .def(
+          "act",
+          [](SacHandle& h, py::handle obs, bool deterministic) {
+            auto lock = h.usage.write();
+            auto o = float_arg(obs, "obs", {{-1, "B"}, {h.sac->config().obs_dim, "O"}});
+            torch::Tensor a;
+            {
+              py::gil_scoped_release nogil;
+              a = h.sac->policy().act(o, h.gen, deterministic);
+            }
+            return to_numpy(a);
+          },
+          py::arg("obs"), py::arg("deterministic") = true,
+          "Policy-space actions (B, d) in [-1, 1] for obs (B, O): tanh(mean), or a sample.")
+      .def(
+          "env_action",
+          [](SacHandle& h, py::handle obs, bool deterministic) {
+            auto lock = h.usage.write();
+            auto o = float_arg(obs, "obs", {{-1, "B"}, {h.sac->config().obs_dim, "O"}});
+            torch::Tensor a;
+            {
+              py::gil_scoped_release nogil;
+              a = h.sac->policy().env_action(o, h.gen, deterministic);
+            }
+            return to_numpy(a);
+          },
+          py::arg("obs"), py::arg("deterministic") = true,
+          "The same actions in env units (B, d): mapped linearly onto [action_low, action_high].")
+      .def(
+          "q",
+          [](SacHandle& h, py::handle obs, py::handle actions) {
+            auto lock = h.usage.write();
+            const auto& c = h.sac->config();
+            auto o = float_arg(obs, "obs", {{-1, "B"}, {c.obs_dim, "O"}});
+            auto a = float_arg(actions, "actions", {{o.size(0), "B"}, {c.action_dim, "d"}});
+            torch::Tensor q;
+            {
+              py::gil_scoped_release nogil;
+              torch::NoGradGuard ng;
+              q = h.sac->q(o, a);
+            }
+            return to_numpy(q);
+          },
+          py::arg("obs"), py::arg("actions"), "Both online critics: obs (B, O), actions (B, d) -> (2, B).")
+      .def(
+          "save_policy",
+          [](SacHandle& h, const std::string& path) {
+            auto lock = h.usage.read();
+            py::gil_scoped_release nogil;
+            h.sac->policy().save(path);
+          },
+          py::arg("path"), "Writes the actor for SacPolicy.load (atomically).")
+      .def_property_readonly(
+          "alpha", [](SacHandle& h) { return h.sac->alpha(); }, "the entropy weight now")
+      .def_property_readonly(
+          "updates", [](SacHandle& h) { return h.sac->updates(); }, "gradient steps taken")
+      .def_property_readonly(
+          "config", [](SacHandle& h) { return h.sac->config(); }, "a copy of the SacConfig");
 
   py::class_<SacTrainerHandle, std::shared_ptr<SacTrainerHandle>>(m, "SacTrainer", R"doc(SAC on the native envs.
 

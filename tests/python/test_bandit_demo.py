@@ -58,6 +58,15 @@ def test_demo_config_errors_name_file_and_key(tmp_path):
     bad.write_text(textwrap.dedent(base) + "\nextra: 1\n")
     with pytest.raises(demo.ConfigError, match="extra"):
         demo.load_config(str(bad))
+    # The config-struct sections take overrides of keys the file leaves out (the struct's default
+    # otherwise); a key the struct does not have is refused by it, named.
+    cfg = demo.load_config(str(REPO / "configs" / "bandit_demo.yaml"), ["sac.gamma=0.5", "critic.weight_decay=0.1"])
+    assert cfg["_sac"].gamma == 0.5 and cfg["_critic"].weight_decay == pytest.approx(0.1)
+    with pytest.raises(demo.ConfigError, match=r"bandit_demo\.yaml.*unknown keyword argument 'gama'"):
+        demo.load_config(str(REPO / "configs" / "bandit_demo.yaml"), ["sac.gama=0.5"])
+    bad.write_text(base.replace("  learning_starts: 512", "  learning_starts: -1"))
+    with pytest.raises(demo.ConfigError, match=r"bad\.yaml.*sac\.learning_starts"):
+        demo.load_config(str(bad))
 
 
 def test_demo_cli_rejects_bad_config_with_exit_code_2(tmp_path):

@@ -30,29 +30,31 @@ def test_quick_run_writes_tables_plots_and_resumes(tmp_path, capsys):
         png = out / name
         assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
     table = (out / "results.md").read_text()
-    assert "| rldt | 1 |" in table and "| delta | 1 |" in table
+    assert "| rldt | 1 |" in table and "| delta | 1 |" in table and "| sac | 1 |" in table
     assert "| 0.001, 16 | 1 |" in table and "| 0.1, 16 | 1 |" in table
 
     summary = json.loads((out / "results.json").read_text())
-    assert set(summary["methods"]) == {"rldt", "delta"}
+    assert set(summary["methods"]) == {"rldt", "delta", "sac"}
     assert len(summary["sweep"]) == 2
     for s in [*summary["methods"].values(), *summary["sweep"]]:
         assert s["n"] == 1
         _check_shares(s["share_left"][0], s["share_right"][0])
         assert s["smaller_share"][0] == pytest.approx(min(s["share_left"][0], s["share_right"][0]))
+        assert 0.0 <= s["smaller_share_s0"][0] <= 0.5
         assert 0.0 <= s["reward"][0] <= 1.0
         assert math.isnan(s["reward"][1])  # no interval from one seed
 
     runs = sorted((out / "runs").glob("*.json"))
-    # The published setting is shared by the methods table and the sweep: three runs, not four.
+    # The published setting is shared by the methods table and the sweep: four runs, not five.
     assert [p.name for p in runs] == ["delta_P16_seed0.json", "normal_T0.001_P16_seed0.json",
-                                      "normal_T0.1_P16_seed0.json"]
+                                      "normal_T0.1_P16_seed0.json", "sac_seed0.json"]
     for p in runs:
         rec = json.loads(p.read_text())
         assert rec["final"]["iteration"] == 6
         for e in [rec["before"], *rec["history"]]:
             _check_shares(e["share_left"], e["share_right"])
         assert len(rec["samples_before"]) == len(rec["samples_after"]) > 0
+        _check_shares(*rec["s0_shares"])
     assert json.loads(runs[0].read_text())["overrides"][-4:] == [
         "actor.svgd.field=delta", "actor.svgd.svgd_temp=0.001", "actor.n_particles=16", "seed=0"]
 
@@ -60,7 +62,8 @@ def test_quick_run_writes_tables_plots_and_resumes(tmp_path, capsys):
     assert mm.main(["--quick", "--out", str(out), "--skip-existing"]) == 0
     second = capsys.readouterr().out
     assert first.count("pretrained: mean reward") == 3  # run()'s first log line: three runs trained
-    assert second.count("skipped (finished earlier)") == 3 and "pretrained: mean reward" not in second
+    assert first.count("untrained: mean reward") == 1  # run_sac's first log line
+    assert second.count("skipped (finished earlier)") == 4 and "trained: mean reward" not in second
     assert (out / "results.md").read_text() == table
 
 

@@ -118,3 +118,79 @@ def test_train_runs_config_iterations_with_callback():
     assert [m["iteration"] for m in out] == [0, 1] and seen == [0, 1]
     assert tr.iteration == 2
     assert len(tr.train()) == 1 and tr.iteration == 3
+
+
+# rldt.Sac: the learner alone, on batches the caller makes.
+
+def _learner(seed=0, **kw):
+    cfg = dict(obs_dim=1, action_dim=2, hidden=[64, 64], batch_size=128)
+    cfg.update(kw)
+    return rldt.Sac(rldt.SacConfig(**cfg), seed=seed, action_low=[-2.0, -2.0], action_high=[2.0, 2.0])
+
+
+def _bandit_batch(rng, n=128, center=(0.5, -0.3)):
+    s = rng.uniform(-1, 1, size=(n, 1)).astype(np.float32)
+    a = rng.uniform(-1, 1, size=(n, 2)).astype(np.float32)
+    r = -((a - np.asarray(center, np.float32)) ** 2).sum(1)
+    return s, a, r.astype(np.float32)
+
+
+def test_learner_solves_a_one_step_bandit():
+    # One-step episodes (terminated = 1): the critic's target is the reward itself, and with a small
+    # fixed alpha the best tanh-Gaussian puts its mean at the reward's peak c = (0.5, -0.3).
+    sac = _learner(autotune_alpha=False, init_alpha=1e-3, actor_lr=1e-3, critic_lr=1e-3)
+    rng = np.random.default_rng(0)
+    for _ in range(600):
+        s, a, r = _bandit_batch(rng)
+        st = sac.update(s, a, r, s, np.ones(len(s), np.float32))
+    assert sac.updates == 600 and st["actor_updated"] and sac.alpha == pytest.approx(1e-3)
+    s, a, r = _bandit_batch(rng, n=512)
+    q = sac.q(s, a)
+    assert q.shape == (2, 512)
+    assert np.abs(q - r).mean() < 0.1 * np.abs(r - r.mean()).mean()  # both critics fit r
+    act = sac.act(np.zeros((4, 1), np.float32))
+    assert act.shape == (4, 2)
+    np.testing.assert_allclose(act, np.tile([[0.5, -0.3]], (4, 1)), atol=0.1)
+    np.testing.assert_allclose(sac.env_action(np.zeros((4, 1), np.float32)), 2.0 * act, rtol=1e-5)
+    samples = sac.act(np.zeros((256, 1), np.float32), deterministic=False)
+    assert samples.min() >= -1.0 and samples.max() <= 1.0 and samples.std(0).min() > 0
+
+
+def test_learner_is_deterministic_and_its_policy_saves(tmp_path):
+    runs = []
+    for _ in range(2):
+        sac, rng = _learner(seed=5), np.random.default_rng(1)
+        stats = []
+        for _ in range(20):
+            s, a, r = _bandit_batch(rng)
+            stats.append(sac.update(s, a, r, s, np.zeros(len(s), np.float32)))
+        runs.append((stats, sac.act(np.zeros((8, 1), np.float32), deterministic=False)))
+    assert runs[0][0] == runs[1][0]
+    np.testing.assert_array_equal(runs[0][1], runs[1][1])
+    path = tmp_path / "sac_policy.pt"
+    sac.save_policy(str(path))
+    loaded = rldt.SacPolicy.load(str(path))
+    obs = np.linspace(-1, 1, 6, dtype=np.float32)[:, None]
+    np.testing.assert_allclose(loaded.act(obs), sac.env_action(obs), rtol=1e-6)
+    assert loaded.action_low == [-2.0, -2.0]
+
+
+def test_learner_rejects_bad_batches_naming_the_argument():
+    sac, rng = _learner(), np.random.default_rng(2)
+    s, a, r = _bandit_batch(rng, n=8)
+    ones = np.ones(8, np.float32)
+    with pytest.raises(rldt.ArgumentError, match="'actions' must hold policy-space actions in \\[-1, 1\\]"):
+        sac.update(s, 1.5 * a + 0.6, r, s, ones)
+    with pytest.raises(rldt.ArgumentError, match="'terminated' must hold only 0/1"):
+        sac.update(s, a, r, s, np.full(8, 0.5, np.float32))
+    with pytest.raises(rldt.ArgumentError, match="rewards"):
+        sac.update(s, a, r[:7], s, ones)
+    with pytest.raises(rldt.ArgumentError, match="next_obs"):
+        sac.update(s, a, r, np.zeros((8, 3), np.float32), ones)
+    with pytest.raises(rldt.ArgumentError, match="'obs' holds no rows"):
+        sac.update(s[:0], a[:0], r[:0], s[:0], ones[:0])
+    with pytest.raises(rldt.ArgumentError, match="'action_low' and 'action_high' must be given together"):
+        rldt.Sac(rldt.SacConfig(obs_dim=1, action_dim=2), action_low=[-1.0, -1.0])
+    with pytest.raises(ValueError, match="SAC action bounds: 1 entries given; the action has d = 2"):
+        rldt.Sac(rldt.SacConfig(obs_dim=1, action_dim=2), action_low=[-1.0], action_high=[1.0])
+    assert sac.updates == 0  # nothing above reached the learner
