@@ -131,6 +131,19 @@ py::dict sac_update_dict(const rldt::SacUpdateStats& s) {
   return d;
 }
 
+// The learner's actions for obs (B, O): policy space [−1, 1] or env units, (B, d).
+py::array sac_actions(SacHandle& h, py::handle obs, bool deterministic, bool env_units) {
+  auto lock = h.usage.write();
+  auto o = float_arg(obs, "obs", {{-1, "B"}, {h.sac->config().obs_dim, "O"}});
+  torch::Tensor a;
+  {
+    py::gil_scoped_release nogil;
+    auto& policy = h.sac->policy();
+    a = env_units ? policy.env_action(o, h.gen, deterministic) : policy.act(o, h.gen, deterministic);
+  }
+  return to_numpy(a);
+}
+
 // Policy-space actions (B, d): float32, finite and inside [−1, 1] (the tanh's range), else an
 // ArgumentError naming `name`.
 torch::Tensor unit_box_arg(py::handle obj, const std::string& name, const ShapeSpec& spec) {
@@ -318,28 +331,14 @@ those of the last actor step).)doc")
       .def(
           "act",
           [](SacHandle& h, py::handle obs, bool deterministic) {
-            auto lock = h.usage.write();
-            auto o = float_arg(obs, "obs", {{-1, "B"}, {h.sac->config().obs_dim, "O"}});
-            torch::Tensor a;
-            {
-              py::gil_scoped_release nogil;
-              a = h.sac->policy().act(o, h.gen, deterministic);
-            }
-            return to_numpy(a);
+            return sac_actions(h, obs, deterministic, /*env_units=*/false);
           },
           py::arg("obs"), py::arg("deterministic") = true,
           "Policy-space actions (B, d) in [-1, 1] for obs (B, O): tanh(mean), or a sample.")
       .def(
           "env_action",
           [](SacHandle& h, py::handle obs, bool deterministic) {
-            auto lock = h.usage.write();
-            auto o = float_arg(obs, "obs", {{-1, "B"}, {h.sac->config().obs_dim, "O"}});
-            torch::Tensor a;
-            {
-              py::gil_scoped_release nogil;
-              a = h.sac->policy().env_action(o, h.gen, deterministic);
-            }
-            return to_numpy(a);
+            return sac_actions(h, obs, deterministic, /*env_units=*/true);
           },
           py::arg("obs"), py::arg("deterministic") = true,
           "The same actions in env units (B, d): mapped linearly onto [action_low, action_high].")
