@@ -23,7 +23,7 @@ mode for s < 0 and the other for s > 0 would look balanced; the column "smaller 
 is the same measure on 1000 samples of the one context s = 0, where every sample sees the same two
 modes.
 
-    # the full run of docs/multimodality.md (~30 runs of ~45 s on one core)
+    # the full run of docs/multimodality.md (~30 runs of ~45 s on one core; the 3 SAC runs 5-10 min each)
     OMP_NUM_THREADS=1 PYTHONPATH=python .venv/bin/python bench/multimodality.py \\
         --out runs/multimodality --seeds 3 --sweep-seeds 2 --skip-existing
     # rebuild the tables and plots from the per-run JSONs only
