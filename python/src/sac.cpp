@@ -132,8 +132,9 @@ py::dict sac_update_dict(const rldt::SacUpdateStats& s) {
 }
 
 // The learner's actions for obs (B, O): policy space [−1, 1] or env units, (B, d).
+// Deterministic actions only read the learner; samples draw from its generator.
 py::array sac_actions(SacHandle& h, py::handle obs, bool deterministic, bool env_units) {
-  auto lock = h.usage.write();
+  auto lock = deterministic ? h.usage.read() : h.usage.write();
   auto o = float_arg(obs, "obs", {{-1, "B"}, {h.sac->config().obs_dim, "O"}});
   torch::Tensor a;
   {
@@ -345,7 +346,7 @@ those of the last actor step).)doc")
       .def(
           "q",
           [](SacHandle& h, py::handle obs, py::handle actions) {
-            auto lock = h.usage.write();
+            auto lock = h.usage.read();
             const auto& c = h.sac->config();
             auto o = float_arg(obs, "obs", {{-1, "B"}, {c.obs_dim, "O"}});
             auto a = float_arg(actions, "actions", {{o.size(0), "B"}, {c.action_dim, "d"}});
