@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "rldt/nn/time_embedding.hpp"
+#include "rldt/util/blas_gemm.hpp"
 #include "rldt/util/check.hpp"
 
 namespace rldt {
@@ -28,23 +29,28 @@ torch::Tensor param(torch::nn::Module& net, const std::string& name) {
   return p->detach();
 }
 
-// Applies the activation in place to n values.
+// Applies the activation in place to n values (Eigen's vectorised exp / log1p / tanh).
 void activate(const std::string& act, float* x, int64_t n) {
+  Eigen::Map<Eigen::ArrayXf> a(x, n);
   if (act == "relu") {
-    for (int64_t i = 0; i < n; ++i) x[i] = x[i] > 0.f ? x[i] : 0.f;
+    a = a.max(0.f);
   } else if (act == "silu") {
-    for (int64_t i = 0; i < n; ++i) x[i] = x[i] / (1.f + std::exp(-x[i]));
+    a = a / (1.f + (-a).exp());
   } else if (act == "mish") {
-    for (int64_t i = 0; i < n; ++i)
-      x[i] = x[i] * std::tanh(std::log1p(std::exp(-std::abs(x[i]))) + std::max(x[i], 0.f));
+    a = a * ((-a.abs()).exp().log1p() + a.max(0.f)).tanh();  // x·tanh(softplus(x)), overflow-free
   } else if (act == "tanh") {
-    for (int64_t i = 0; i < n; ++i) x[i] = std::tanh(x[i]);
+    a = a.tanh();
   }  // identity: nothing
 }
 
+// Batches from this size on go through the BLAS GEMM (below it Eigen's product is as fast and
+// starts no BLAS threads).
+constexpr int64_t kBlasMinBatch = 8;
+
 }  // namespace
 
-InferencePolicy::InferencePolicy(FlowPolicy& policy, const std::string& net_name) : cfg_(policy.config()) {
+InferencePolicy::InferencePolicy(FlowPolicy& policy, const std::string& net_name)
+    : cfg_(policy.config()), gemm_(blas_sgemm()) {
   check_choice(net_name, "net", {"actor", "ema"});
   VelocityNet& net = net_name == "ema" ? policy.ema() : policy.actor();
   torch::NoGradGuard ng;
@@ -102,6 +108,20 @@ void InferencePolicy::act(const float* obs, int64_t B, const float* x0, float* o
     v_.resize(A * B);
   }
   auto W = [](const Layer& l) { return Eigen::Map<const RowMat>(l.w.data(), l.out, l.in); };
+  // dst (l.out × B) = W(l) · src (l.in × B) + b(l), column-major.
+  const bool blas = gemm_ != nullptr && use_blas_ && B >= kBlasMinBatch;
+  auto dense = [&](const Layer& l, const float* src, float* dst) {
+    Eigen::Map<ColMat> d(dst, l.out, B);
+    d.colwise() = Eigen::Map<const Eigen::VectorXf>(l.b.data(), l.out);
+    if (blas) {
+      // Torch's (out × in) row-major weight is the column-major (in × out) matrix: op = T.
+      const int m = static_cast<int>(l.out), n = static_cast<int>(B), k = static_cast<int>(l.in);
+      const float one = 1.f;
+      gemm_("T", "N", &m, &n, &k, &one, l.w.data(), &k, src, &k, &one, dst, &m, 1, 1);
+    } else {
+      d.noalias() += W(l) * Eigen::Map<const ColMat>(src, l.in, B);
+    }
+  };
   Eigen::Map<const ColMat> obs_m(obs, O, B);
   Eigen::Map<ColMat> x(out, A, B);  // the chain runs in the output buffer
   if (x0) {
@@ -128,11 +148,9 @@ void InferencePolicy::act(const float* obs, int64_t B, const float* x0, float* o
         Eigen::Map<ColMat> y(y_.data(), h, B), u(u_.data(), h, B);
         y = z;
         activate(act, y.data(), h * B);
-        u.noalias() = W(l1) * y;
-        u.colwise() += Eigen::Map<const Eigen::VectorXf>(l1.b.data(), l1.out);
+        dense(l1, y.data(), u.data());
         activate(act, u.data(), h * B);
-        y.noalias() = W(l2) * u;
-        y.colwise() += Eigen::Map<const Eigen::VectorXf>(l2.b.data(), l2.out);
+        dense(l2, u.data(), y.data());
         z += y;
       }
     } else {
@@ -140,9 +158,7 @@ void InferencePolicy::act(const float* obs, int64_t B, const float* x0, float* o
       float* nxt = y_.data();
       for (const auto& l : hidden_layers_) {
         activate(act, cur, width * B);
-        Eigen::Map<ColMat> nm(nxt, l.out, B);
-        nm.noalias() = W(l) * Eigen::Map<const ColMat>(cur, width, B);
-        nm.colwise() += Eigen::Map<const Eigen::VectorXf>(l.b.data(), l.out);
+        dense(l, cur, nxt);
         width = l.out;
         std::swap(cur, nxt);
       }

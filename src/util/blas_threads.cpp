@@ -5,6 +5,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "rldt/util/blas_gemm.hpp"
+
 namespace rldt {
 namespace {
 using GetFn = int (*)();
@@ -39,6 +41,18 @@ const OpenBlas& openblas() {
   return lib;
 }
 }  // namespace
+
+SgemmFn blas_sgemm() {
+  static const SgemmFn fn = [] {
+    if (void* f = dlsym(RTLD_DEFAULT, "sgemm_")) return reinterpret_cast<SgemmFn>(f);
+    for (const char* name : {"libblas.so.3", "libopenblas.so.0", "libopenblas.so"}) {
+      void* lib = dlopen(name, RTLD_NOW | RTLD_NOLOAD);  // only a library that is loaded already
+      if (void* f = lib ? dlsym(lib, "sgemm_") : nullptr) return reinterpret_cast<SgemmFn>(f);
+    }
+    return SgemmFn{nullptr};
+  }();
+  return fn;
+}
 
 int blas_num_threads() { return openblas().get ? openblas().get() : 0; }
 

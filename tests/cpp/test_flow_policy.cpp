@@ -276,27 +276,33 @@ TEST(InferencePolicy, MatchesTheTorchSamplerForEveryArchitecture) {
     cfg.final_action_clip = c.clip;
     FlowPolicy policy(cfg, 7);
     InferencePolicy fast(policy);
-    auto gen = make_generator(1);
-    const int64_t B = 9, A = cfg.action_size();
-    auto obs = torch::randn({B, cfg.obs_dim}, gen);
-    // Deterministic: x_0 = 0.
-    auto ref = policy.act(obs, gen, /*deterministic=*/true).contiguous();
-    std::vector<float> out(static_cast<size_t>(B * A));
-    fast.act(obs.data_ptr<float>(), B, nullptr, out.data());
-    auto got = torch::from_blob(out.data(), {B, cfg.horizon_steps, cfg.action_dim}).clone();
-    EXPECT_TRUE(torch::allclose(got, ref, 1e-4, 1e-5))
-        << c.activation << " " << c.prediction << ": " << (got - ref).abs().max().item<double>();
-    // Seeded: the same x_0 for both.
-    auto g1 = make_generator(3), g2 = make_generator(3);
-    auto sampled = policy.act(obs, g1).contiguous();
-    auto x0 = torch::randn({B, cfg.horizon_steps, cfg.action_dim}, g2).contiguous();
-    fast.act(obs.data_ptr<float>(), B, x0.data_ptr<float>(), out.data());
-    got = torch::from_blob(out.data(), {B, cfg.horizon_steps, cfg.action_dim}).clone();
-    EXPECT_TRUE(torch::allclose(got, sampled, 1e-4, 1e-5)) << (got - sampled).abs().max().item<double>();
-    // One state.
-    std::vector<float> o(obs.data_ptr<float>(), obs.data_ptr<float>() + cfg.obs_dim);
-    auto one = fast.act(o);
-    for (int64_t j = 0; j < A; ++j) EXPECT_NEAR(one[j], ref.view({B, A})[0][j].item<float>(), 1e-5);
+    // B = 9 runs the hidden layers through OpenBLAS's sgemm_ (the setup installs it), then in Eigen.
+    EXPECT_TRUE(fast.uses_blas()) << "no sgemm_ found in the process";
+    for (bool blas : {true, false}) {
+      fast.set_use_blas(blas);
+      SCOPED_TRACE(blas ? "BLAS GEMM" : "Eigen product");
+      auto gen = make_generator(1);
+      const int64_t B = 9, A = cfg.action_size();
+      auto obs = torch::randn({B, cfg.obs_dim}, gen);
+      // Deterministic: x_0 = 0.
+      auto ref = policy.act(obs, gen, /*deterministic=*/true).contiguous();
+      std::vector<float> out(static_cast<size_t>(B * A));
+      fast.act(obs.data_ptr<float>(), B, nullptr, out.data());
+      auto got = torch::from_blob(out.data(), {B, cfg.horizon_steps, cfg.action_dim}).clone();
+      EXPECT_TRUE(torch::allclose(got, ref, 1e-4, 1e-5))
+          << c.activation << " " << c.prediction << ": " << (got - ref).abs().max().item<double>();
+      // Seeded: the same x_0 for both.
+      auto g1 = make_generator(3), g2 = make_generator(3);
+      auto sampled = policy.act(obs, g1).contiguous();
+      auto x0 = torch::randn({B, cfg.horizon_steps, cfg.action_dim}, g2).contiguous();
+      fast.act(obs.data_ptr<float>(), B, x0.data_ptr<float>(), out.data());
+      got = torch::from_blob(out.data(), {B, cfg.horizon_steps, cfg.action_dim}).clone();
+      EXPECT_TRUE(torch::allclose(got, sampled, 1e-4, 1e-5)) << (got - sampled).abs().max().item<double>();
+      // One state.
+      std::vector<float> o(obs.data_ptr<float>(), obs.data_ptr<float>() + cfg.obs_dim);
+      auto one = fast.act(o);
+      for (int64_t j = 0; j < A; ++j) EXPECT_NEAR(one[j], ref.view({B, A})[0][j].item<float>(), 1e-5);
+    }
   }
 }
 

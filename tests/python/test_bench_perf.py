@@ -102,3 +102,16 @@ def test_rollout_groups_driver_runs():
     bad = subprocess.run([sys.executable, str(REPO / "bench" / "rollout_groups.py"), "--blas-threads", "1"],
                          capture_output=True, text=True, env=env, cwd=REPO, timeout=60)
     assert bad.returncode != 0 and "--blas-threads" in bad.stderr
+
+
+def test_alternating_driver_reads_every_benchmark_of_the_op():
+    """bench/perf_alternate.py --op inference: a ratio line for both C++ paths at both sizes."""
+    exe = REPO / "build" / "rldt_bench_perf"
+    if not exe.exists():
+        pytest.skip("build/rldt_bench_perf not built")
+    env = dict(os.environ, PYTHONPATH=str(REPO / "python"))
+    out = subprocess.run([sys.executable, str(REPO / "bench" / "perf_alternate.py"), "--op", "inference", "--rounds",
+                          "1", "--min-time", "0.01"], capture_output=True, text=True, env=env, cwd=REPO, timeout=600)
+    assert out.returncode == 0, out.stderr
+    for name in ("ActorInference 1", "ActorInference 100", "ActorInferenceEigen 1", "ActorInferenceEigen 100"):
+        assert f"{name}: C++/eager per round" in out.stdout, out.stdout

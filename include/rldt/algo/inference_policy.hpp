@@ -1,6 +1,7 @@
 // Inference-only copy of a FlowPolicy's velocity network for deployment and low-latency acting
-// (issue 6): plain Eigen matrix-vector code, no LibTorch ops, no autograd, no allocation per
-// call once its buffers have grown to the batch size.
+// (issue 6): no LibTorch ops, no autograd, no allocation per call once its buffers have grown to
+// the batch size. One state runs in Eigen on the calling thread; batches run the hidden layers
+// through the loaded BLAS's GEMM (see set_use_blas).
 //
 // Work that does not change across the K Euler steps is done once: the time embedding of every
 // t_k = k/K and its share of the first layer are precomputed at construction (K bias vectors), and
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "rldt/algo/flow_policy.hpp"
+#include "rldt/util/blas_gemm.hpp"
 
 namespace rldt {
 
@@ -37,6 +39,12 @@ class InferencePolicy {
   // One state, deterministic: obs [O] → chunk [A].
   std::vector<float> act(const std::vector<float>& obs);
 
+  // Batches of 8 or more states run the hidden layers through the process's BLAS GEMM (OpenBLAS,
+  // with its own threads) when one is loaded; off, everything runs in Eigen on the calling thread.
+  void set_use_blas(bool on) { use_blas_ = on; }
+  // Whether batches use the BLAS GEMM: found in the process and not switched off.
+  bool uses_blas() const { return gemm_ != nullptr && use_blas_; }
+
  private:
   struct Layer {
     int64_t in = 0, out = 0;
@@ -50,6 +58,8 @@ class InferencePolicy {
   std::vector<float> step_bias_;      // [K·h]: first-layer bias + time-embedding share for t_k
   std::vector<Layer> hidden_layers_;  // residual: pairs per block; plain MLP: the chain
   Layer out_;                         // [A × h]
+  SgemmFn gemm_ = nullptr;            // the loaded BLAS's sgemm_, if any
+  bool use_blas_ = true;
   // Scratch, grown to the largest batch seen: [h·B] ×4, [A·B].
   std::vector<float> obs_proj_, z_, y_, u_, v_;
 };
