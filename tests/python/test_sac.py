@@ -195,30 +195,3 @@ def test_learner_rejects_bad_batches_naming_the_argument():
         rldt.Sac(rldt.SacConfig(obs_dim=1, action_dim=2), action_low=[-1.0], action_high=[1.0])
     assert sac.updates == 0  # nothing above reached the learner
 
-
-def test_learner_reads_from_several_threads_at_once():
-    # q and deterministic actions only read the learner: threads may share it (the GIL is released
-    # inside, so the calls overlap); a sample draws from its generator and stays one thread's.
-    import threading
-
-    sac, rng = _learner(hidden=[256, 256]), np.random.default_rng(3)
-    s, a, _ = _bandit_batch(rng, n=4096)
-    expected_q, expected_a = sac.q(s, a), sac.act(s)
-    errors, done = [], []
-
-    def work():
-        try:
-            for _ in range(10):
-                np.testing.assert_array_equal(sac.q(s, a), expected_q)
-                np.testing.assert_array_equal(sac.act(s), expected_a)
-                done.append(1)
-        except Exception as e:  # reported below
-            errors.append(e)
-
-    threads = [threading.Thread(target=work) for _ in range(3)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    assert not errors, errors[0]
-    assert len(done) == 30

@@ -42,30 +42,62 @@ def test_gil_is_released_during_cpp_calls():
     assert inside / dur > 0.15 * free / free_dur, (inside, dur, free, free_dur)
 
 
-def test_concurrent_reads(policy, critic):
-    rng = np.random.default_rng(1)
-    obs = rng.normal(size=(64, 3)).astype(np.float32)
-    expected = policy.act(obs, deterministic=True)
-    results, errors = [], []
+def _in_threads(work, n=3):
+    """Runs work() in n threads at once; returns the exceptions they raised."""
+    errors = []
 
-    def work():
+    def guarded():
         try:
-            for _ in range(20):
-                a = policy.act(obs, deterministic=True)
-                critic.q(obs, a)
-                results.append(a)
-        except Exception as e:  # pragma: no cover - reported below
+            work()
+        except Exception as e:  # reported by the caller
             errors.append(e)
 
-    threads = [threading.Thread(target=work) for _ in range(3)]
+    threads = [threading.Thread(target=guarded) for _ in range(n)]
     for th in threads:
         th.start()
     for th in threads:
         th.join()
-    assert not errors
+    return errors
+
+
+def test_concurrent_reads(policy, critic):
+    rng = np.random.default_rng(1)
+    obs = rng.normal(size=(64, 3)).astype(np.float32)
+    expected = policy.act(obs, deterministic=True)
+    results = []
+
+    def work():
+        for _ in range(20):
+            a = policy.act(obs, deterministic=True)
+            critic.q(obs, a)
+            results.append(a)
+
+    errors = _in_threads(work)
+    assert not errors, errors[0]
     assert len(results) == 60
     for a in results:
         np.testing.assert_array_equal(a, expected)
+
+
+def test_concurrent_reads_of_a_sac_learner():
+    # Sac.q and deterministic actions only read the learner (the GIL is released inside, so the
+    # calls overlap); a sample draws from its generator and stays one thread's.
+    sac = rldt.Sac(rldt.SacConfig(obs_dim=1, action_dim=2, hidden=[256, 256]), seed=0)
+    rng = np.random.default_rng(3)
+    s = rng.uniform(-1, 1, size=(4096, 1)).astype(np.float32)
+    a = rng.uniform(-1, 1, size=(4096, 2)).astype(np.float32)
+    expected_q, expected_a = sac.q(s, a), sac.act(s)
+    done = []
+
+    def work():
+        for _ in range(10):
+            np.testing.assert_array_equal(sac.q(s, a), expected_q)
+            np.testing.assert_array_equal(sac.act(s), expected_a)
+            done.append(1)
+
+    errors = _in_threads(work)
+    assert not errors, errors[0]
+    assert len(done) == 30
 
 
 def test_blas_thread_setting_reaches_the_loaded_openblas():
