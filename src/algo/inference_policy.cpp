@@ -30,7 +30,8 @@ torch::Tensor param(torch::nn::Module& net, const std::string& name) {
 }
 
 // Applies the activation in place to n values with Eigen's vectorised functions (silu through the
-// logistic function, mish with one exp: 2-3x faster than exp-based forms here, within 2e-6).
+// logistic function, mish with one exp: 2.4x and 3.4x faster than the exp-based forms in a
+// standalone loop here, within 2e-6 of them).
 void activate(const std::string& act, float* x, int64_t n) {
   Eigen::Map<Eigen::ArrayXf> a(x, n);
   if (act == "relu") {
