@@ -194,4 +194,3 @@ def test_learner_rejects_bad_batches_naming_the_argument():
     with pytest.raises(ValueError, match="SAC action bounds: 1 entries given; the action has d = 2"):
         rldt.Sac(rldt.SacConfig(obs_dim=1, action_dim=2), action_low=[-1.0], action_high=[1.0])
     assert sac.updates == 0  # nothing above reached the learner
-
