@@ -2,6 +2,7 @@
 
 #include <dlfcn.h>
 
+#include <initializer_list>
 #include <stdexcept>
 #include <string>
 
@@ -12,27 +13,40 @@ namespace {
 using GetFn = int (*)();
 using SetFn = void (*)(int);
 
-// OpenBLAS's entry points in the BLAS already loaded into the process (LibTorch loads it through
-// libblas.so.3, which Debian's alternatives point at OpenBLAS). The global scope has it when rldt
-// is linked into a program; Python loads extension modules with RTLD_LOCAL, so there the library
-// is looked up by name among the loaded ones (RTLD_NOLOAD: never loads a second BLAS).
+// Finds the scope of the BLAS already loaded into the process (LibTorch loads it through
+// libblas.so.3, which Debian's alternatives point at OpenBLAS) that exports every symbol in
+// `names`. The global scope has it when rldt is linked into a program; Python loads extension
+// modules with RTLD_LOCAL, so there the library is looked up by name among the loaded ones
+// (RTLD_NOLOAD: never loads a second BLAS). False if no such scope exists.
+bool find_blas_scope(std::initializer_list<const char*> names, void** scope) {
+  auto exports_all = [&](void* s) {
+    for (const char* n : names)
+      if (!dlsym(s, n)) return false;
+    return true;
+  };
+  if (exports_all(RTLD_DEFAULT)) {
+    *scope = RTLD_DEFAULT;
+    return true;
+  }
+  for (const char* lib_name : {"libblas.so.3", "libopenblas.so.0", "libopenblas.so"}) {
+    void* lib = dlopen(lib_name, RTLD_NOW | RTLD_NOLOAD);  // a reference we keep: it is loaded anyway
+    if (lib && exports_all(lib)) {
+      *scope = lib;
+      return true;
+    }
+  }
+  return false;
+}
+
+// OpenBLAS's thread setting.
 struct OpenBlas {
   GetFn get = nullptr;
   SetFn set = nullptr;
   OpenBlas() {
-    if (find(RTLD_DEFAULT)) return;
-    for (const char* name : {"libblas.so.3", "libopenblas.so.0", "libopenblas.so"}) {
-      void* lib = dlopen(name, RTLD_NOW | RTLD_NOLOAD);  // a reference we keep: it is loaded anyway
-      if (lib && find(lib)) return;
-    }
-  }
-  bool find(void* scope) {
-    get = reinterpret_cast<GetFn>(dlsym(scope, "openblas_get_num_threads"));
-    set = reinterpret_cast<SetFn>(dlsym(scope, "openblas_set_num_threads"));
-    if (get && set) return true;
-    get = nullptr;
-    set = nullptr;
-    return false;
+    void* s = nullptr;
+    if (!find_blas_scope({"openblas_get_num_threads", "openblas_set_num_threads"}, &s)) return;
+    get = reinterpret_cast<GetFn>(dlsym(s, "openblas_get_num_threads"));
+    set = reinterpret_cast<SetFn>(dlsym(s, "openblas_set_num_threads"));
   }
 };
 
@@ -44,12 +58,8 @@ const OpenBlas& openblas() {
 
 SgemmFn blas_sgemm() {
   static const SgemmFn fn = [] {
-    if (void* f = dlsym(RTLD_DEFAULT, "sgemm_")) return reinterpret_cast<SgemmFn>(f);
-    for (const char* name : {"libblas.so.3", "libopenblas.so.0", "libopenblas.so"}) {
-      void* lib = dlopen(name, RTLD_NOW | RTLD_NOLOAD);  // only a library that is loaded already
-      if (void* f = lib ? dlsym(lib, "sgemm_") : nullptr) return reinterpret_cast<SgemmFn>(f);
-    }
-    return SgemmFn{nullptr};
+    void* s = nullptr;
+    return find_blas_scope({"sgemm_"}, &s) ? reinterpret_cast<SgemmFn>(dlsym(s, "sgemm_")) : SgemmFn{nullptr};
   }();
   return fn;
 }
