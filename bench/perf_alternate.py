@@ -8,13 +8,16 @@ ratio is noise.
 Each round runs build/rldt_bench_perf for the op's benchmarks (actor: ActorUpdate 256x8 and 16x8;
 critic: CriticUpdate 4096 and 256 samples; inference: ActorInference, LibTorch and InferencePolicy,
 1 and 100 states) and then bench/perf_torch.py's eager version for the same sizes; it prints the
-per-round times, the per-round ratios and the median ratio.
+per-round times, the per-round ratios and the median ratio. With --malloc-untuned each round also
+runs the C++ benchmarks with RLDT_MALLOC_TUNING=0 (glibc's malloc defaults; see
+include/rldt/util/malloc_tuning.hpp) and reports those against eager and the tuned ones against them.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -45,6 +48,8 @@ def main(argv=None) -> int:
     ap.add_argument("--op", choices=sorted(OPS), default="actor",
                     help="actor: ActorUpdate 256x8 and 16x8; critic: CriticUpdate 4096 and 256; "
                          "inference: ActorInference (LibTorch and InferencePolicy) at 1 and 100 states")
+    ap.add_argument("--malloc-untuned", action="store_true",
+                    help="also run the C++ side with RLDT_MALLOC_TUNING=0 each round")
     a = ap.parse_args(argv)
     if a.rounds < 1:
         ap.error(f"--rounds must be >= 1, got {a.rounds}")
@@ -52,22 +57,38 @@ def main(argv=None) -> int:
         ap.error(f"--binary: {a.binary} does not exist; build it first (cmake --build build --target rldt_bench_perf)")
     names, sizes, eager_fn = OPS[a.op]
     cpp = {(n, b): [] for n in names for b in sizes}
+    untuned = {(n, b): [] for n in names for b in sizes}
     eager = {b: [] for b in sizes}
-    for r in range(a.rounds):
+
+    def run_cpp(into, env=None):
         out = subprocess.run([a.binary, f"--benchmark_filter=^BM_({'|'.join(names)})/", "--benchmark_format=json",
-                              f"--benchmark_min_time={a.min_time}"], capture_output=True, text=True, check=True).stdout
+                              f"--benchmark_min_time={a.min_time}"], capture_output=True, text=True, check=True,
+                             env=env).stdout
         for bm in json.loads(out)["benchmarks"]:
             parts = bm["name"].split("/")  # BM_<name>/<size>/real_time
-            cpp[(parts[0][len("BM_"):], int(parts[1]))].append(bm["real_time"] / _TO_MS[bm["time_unit"]])
+            into[(parts[0][len("BM_"):], int(parts[1]))].append(bm["real_time"] / _TO_MS[bm["time_unit"]])
+
+    for r in range(a.rounds):
+        run_cpp(cpp)
+        if a.malloc_untuned:
+            run_cpp(untuned, dict(os.environ, RLDT_MALLOC_TUNING="0"))
         for b in sizes:
             eager[b].append(eager_fn(b)["median_s"] * 1e3)
         print(f"round {r}: " + ", ".join(f"{n} {b} C++ {cpp[(n, b)][-1]:.2f} ms" for n in names for b in sizes)
+              + ("; untuned " + ", ".join(f"{n} {b} {untuned[(n, b)][-1]:.2f} ms" for n in names for b in sizes)
+                 if a.malloc_untuned else "")
               + "; eager " + ", ".join(f"{b} {eager[b][-1]:.2f} ms" for b in sizes), flush=True)
+
+    def line(label, num, den):
+        ratios = [x / y for x, y in zip(num, den)]
+        print(f"{label} per round {', '.join(f'{x:.2f}' for x in ratios)}; median {statistics.median(ratios):.2f}")
+
     for n in names:
         for b in sizes:
-            ratios = [c / e for c, e in zip(cpp[(n, b)], eager[b])]
-            print(f"{n} {b}: C++/eager per round {', '.join(f'{x:.2f}' for x in ratios)}; "
-                  f"median {statistics.median(ratios):.2f}")
+            line(f"{n} {b}: C++/eager", cpp[(n, b)], eager[b])
+            if a.malloc_untuned:
+                line(f"{n} {b}: C++ malloc untuned/eager", untuned[(n, b)], eager[b])
+                line(f"{n} {b}: C++ tuned/untuned", cpp[(n, b)], untuned[(n, b)])
     return 0
 
 

@@ -376,7 +376,23 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", action="append", help="benchmark name (repeatable); default all")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
+    ap.add_argument("--updates", nargs=2, type=int, metavar=("STATES", "N"),
+                    help="only run 2 warm-up + N actor updates of STATES states (the eager side of "
+                    "`build/rldt_bench_profile STATES N -`, for an outside profiler: bench/perf_profile.py)")
     args = ap.parse_args(argv)
+    if args.updates:
+        states, n = args.updates
+        if states < 1 or n < 1:
+            ap.error(f"--updates: STATES and N must be >= 1, got {states} {n}")
+        step = actor_update_step(states)
+        for _ in range(2):
+            step()
+        t0 = time.perf_counter()
+        for _ in range(n):
+            step()
+        print(f"{n} eager actor updates of {states} states x {P} particles: "
+              f"{(time.perf_counter() - t0) / n * 1e3:.1f} ms each")
+        return 0
     names = args.only or list(BENCHES)
     out = {}
     for name in names:

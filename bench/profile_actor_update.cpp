@@ -5,6 +5,9 @@
 //
 //   build/rldt_bench_profile [B=256] [reps=5] [trace=actor_update_trace.json]
 //
+// trace "-" runs the updates without LibTorch's profiler (for an outside sampling profiler:
+// bench/perf_profile.py -- build/rldt_bench_profile 256 20 -).
+//
 // Sizes: bench/hopper_sizes.hpp (as bench/perf_core.cpp), P = 8.
 #include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/torch.h>
@@ -41,13 +44,19 @@ int main(int argc, char** argv) {
     auto obs = torch::randn({B, bench::kObs}, gen);
     for (int i = 0; i < 2; ++i) updater.update(obs, grad_fn, gen);  // warm-up (allocator, Adam state)
     const auto t0 = std::chrono::steady_clock::now();
-    {
+    if (trace == "-") {
+      for (int i = 0; i < reps; ++i) updater.update(obs, grad_fn, gen);
+    } else {
       torch::autograd::profiler::RecordProfile guard(trace);
       for (int i = 0; i < reps; ++i) updater.update(obs, grad_fn, gen);
     }
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::printf("%d actor updates of %lld states x 8 particles: %.1f ms each (profiled); trace: %s\n", reps,
-                static_cast<long long>(B), 1e3 * s / reps, trace.c_str());
+    if (trace == "-")
+      std::printf("%d actor updates of %lld states x 8 particles: %.1f ms each\n", reps, static_cast<long long>(B),
+                  1e3 * s / reps);
+    else
+      std::printf("%d actor updates of %lld states x 8 particles: %.1f ms each (profiled); trace: %s\n", reps,
+                  static_cast<long long>(B), 1e3 * s / reps, trace.c_str());
     return 0;
   } catch (const std::exception& e) {
     std::cerr << "rldt_bench_profile: " << e.what() << "\n";

@@ -40,6 +40,7 @@ from ._core import (
     tanh_gaussian_log_prob,
     set_blas_num_threads,
     td_lambda_targets,
+    tune_malloc_for_training,
 )
 
 from . import envs  # noqa: E402  (native MuJoCo tasks with Gymnasium's vector API)
@@ -84,6 +85,7 @@ __all__ = [
     "svgd_direction",
     "tanh_gaussian_log_prob",
     "td_lambda_targets",
+    "tune_malloc_for_training",
     "envs",
     "__version__",
 ]

@@ -9,6 +9,7 @@
 #include "common.hpp"
 #include "rldt/util/blas_threads.hpp"
 #include "rldt/util/check.hpp"
+#include "rldt/util/malloc_tuning.hpp"
 #include "rldt/util/rng.hpp"
 
 namespace rldt_py {
@@ -302,6 +303,12 @@ RuntimeError instead of racing.)doc";
       py::arg("n"),
       "Sets the BLAS thread count for the whole process; returns False (changing nothing) if the loaded BLAS "
       "has no such setting. OPENBLAS_NUM_THREADS sets the starting value.");
+  m.def(
+      "tune_malloc_for_training", [] { return std::string(rldt::to_string(rldt::tune_malloc_for_training())); },
+      "Raises glibc's malloc thresholds once per process so the memory of freed tensors stays mapped between "
+      "training steps (the trainers, ActorUpdater, CriticEnsemble, Sac and pretrain call it). Returns 'applied', "
+      "'disabled' (RLDT_MALLOC_TUNING=0), 'user_tuned' (GLIBC_TUNABLES or MALLOC_* set) or 'unsupported'. "
+      "Raises ArgumentError if RLDT_MALLOC_TUNING is neither 0 nor 1.");
   auto envs = m.def_submodule("_envs");
   bind_envs(envs);
 }

@@ -7,6 +7,7 @@
 #include "rldt/algo/flow_policy.hpp"  // copy_module_state, polyak_average
 #include "rldt/nn/mlp.hpp"
 #include "rldt/util/check.hpp"
+#include "rldt/util/malloc_tuning.hpp"
 #include "rldt/util/rng.hpp"
 #include "rldt/util/serialize.hpp"
 
@@ -61,6 +62,7 @@ torch::Tensor EnsembleMLPImpl::forward(const torch::Tensor& x) {
 
 CriticEnsemble::CriticEnsemble(CriticConfig cfg, uint64_t seed) : cfg_(std::move(cfg)) {
   cfg_.validate();
+  tune_malloc_for_training();
   auto gen = make_generator(seed);
   std::vector<int64_t> dims{cfg_.input_dim()};
   dims.insert(dims.end(), cfg_.hidden.begin(), cfg_.hidden.end());

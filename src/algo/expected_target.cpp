@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "rldt/util/check.hpp"
+#include "rldt/util/malloc_tuning.hpp"
 #include "rldt/util/serialize.hpp"
 
 namespace rldt {
@@ -22,6 +23,7 @@ void ActorUpdateConfig::validate() const {
 ActorUpdater::ActorUpdater(std::shared_ptr<FlowPolicy> policy, ActorUpdateConfig cfg)
     : policy_(std::move(policy)), cfg_(std::move(cfg)) {
   check_arg(policy_ != nullptr, "ActorUpdater needs a policy");
+  tune_malloc_for_training();
   cfg_.validate();
   opt_ = std::make_unique<torch::optim::Adam>(policy_->actor()->parameters(), torch::optim::AdamOptions(current_lr()));
 }

@@ -7,6 +7,7 @@
 
 #include "rldt/algo/flow_policy.hpp"  // copy_module_state, polyak_average
 #include "rldt/util/check.hpp"
+#include "rldt/util/malloc_tuning.hpp"
 #include "rldt/util/rng.hpp"
 #include "rldt/util/serialize.hpp"
 
@@ -190,6 +191,7 @@ std::shared_ptr<SacPolicy> SacPolicy::load(const std::string& path) {
 Sac::Sac(SacConfig cfg, uint64_t seed, std::vector<double> action_low, std::vector<double> action_high)
     : cfg_(std::move(cfg)) {
   cfg_.validate();
+  tune_malloc_for_training();
   policy_ = std::make_shared<SacPolicy>(cfg_, seed, std::move(action_low), std::move(action_high));
   // Critics: a separate stream (seed + 1), so the actor's init does not depend on the critics'.
   auto gen = make_generator(seed + 1);

@@ -8,6 +8,7 @@
 
 #include "rldt/envs/vec_env.hpp"
 #include "rldt/util/check.hpp"
+#include "rldt/util/malloc_tuning.hpp"
 #include "rldt/util/rng.hpp"
 
 namespace rldt {
@@ -92,6 +93,7 @@ PretrainResult pretrain(const Dataset& data, const PretrainConfig& cfg, FlowPoli
   policy_cfg.obs_dim = data.obs_dim;
   policy_cfg.action_dim = data.action_dim;
   policy_cfg.validate();
+  tune_malloc_for_training();
   const int64_t H = policy_cfg.horizon_steps;
   auto gen = make_generator(cfg.seed);
 

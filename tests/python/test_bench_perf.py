@@ -115,3 +115,93 @@ def test_alternating_driver_reads_every_benchmark_of_the_op():
     assert out.returncode == 0, out.stderr
     for name in ("ActorInference 1", "ActorInference 100", "ActorInferenceEigen 1", "ActorInferenceEigen 100"):
         assert f"{name}: C++/eager per round" in out.stdout, out.stdout
+
+
+def test_alternating_driver_with_untuned_malloc():
+    """--malloc-untuned adds the RLDT_MALLOC_TUNING=0 side and its two ratio lines per benchmark."""
+    exe = REPO / "build" / "rldt_bench_perf"
+    if not exe.exists():
+        pytest.skip("build/rldt_bench_perf not built")
+    env = dict(os.environ, PYTHONPATH=str(REPO / "python"))
+    out = subprocess.run([sys.executable, str(REPO / "bench" / "perf_alternate.py"), "--op", "inference", "--rounds",
+                          "1", "--min-time", "0.01", "--malloc-untuned"], capture_output=True, text=True, env=env,
+                         cwd=REPO, timeout=600)
+    assert out.returncode == 0, out.stderr
+    for name in ("ActorInference 1", "ActorInferenceEigen 100"):
+        for what in ("C++/eager", "C++ malloc untuned/eager", "C++ tuned/untuned"):
+            assert f"{name}: {what} per round" in out.stdout, out.stdout
+
+
+# A `perf report --sort dso,sym -g none --stdio` excerpt (the 16x8 actor update, trimmed).
+PERF_REPORT = """# Total Lost Samples: 0
+#
+# Samples: 153K of event 'cpu-clock:ppp'
+# Event count (approx.): 38392750000
+#
+# Overhead  Shared Object              Symbol
+# ........  .........................  ..........................
+#
+    36.66%  libopenblasp-r0.3.21.so     [.] sgemm_kernel_ZEN
+    15.66%  [kernel.kallsyms]           [k] __schedule
+     3.88%  libopenblasp-r0.3.21.so     [.] sgemm_incopy_ZEN
+     2.62%  libopenblasp-r0.3.21.so     [.] sgemm_beta_ZEN
+     1.70%  libc.so.6                   [.] __sched_yield
+     1.02%  [kernel.kallsyms]           [k] exc_page_fault
+     0.78%  libtorch_cpu.so.1.13.0      [.] 0x0000000004cdc33c
+     0.50%  libc10.so.1.13.0            [.] c10::runtimeDispatchKeySetHas
+     0.29%  libc.so.6                   [.] _int_malloc
+     0.20%  libc.so.6                   [.] __memmove_avx_unaligned_erms
+     0.20%  libmujoco.so.2.2.2          [.] mj_step
+     0.10%  librldt.so.0.1.0            [.] rldt::ResidualMLPImpl::forward
+     0.05%  ld-linux-x86-64.so.2        [.] do_lookup_x
+     0.05%  somelib.so                  [.] f
+"""
+
+
+def test_perf_profile_sums_samples_by_category():
+    import perf_profile as pp
+
+    assert pp.sample_count(PERF_REPORT) == 153000
+    rows = pp.parse_report(PERF_REPORT)
+    assert len(rows) == 14 and rows[0] == (36.66, "libopenblasp-r0.3.21.so", "sgemm_kernel_ZEN")
+    share = {c: p for c, p, _ in pp.summarize(rows)}
+    expected = {"BLAS GEMM kernel": 36.66, "threads waiting (scheduler)": 15.66 + 1.70,
+                "BLAS packing and C scaling": 3.88 + 2.62, "page faults and memory mapping": 1.02,
+                "LibTorch (dispatch, autograd, elementwise)": 0.78 + 0.50, "malloc/free": 0.29,
+                "memcpy/memset": 0.20, "MuJoCo": 0.20, "rldt": 0.10, "dynamic loader (start-up)": 0.05, "other": 0.05}
+    assert share.keys() == expected.keys()
+    for c, p in expected.items():
+        assert share[c] == pytest.approx(p), c
+    table = pp.table(PERF_REPORT, 4000, 2)
+    # 36.66% of 153,000 samples at 4000 Hz = 14.02 CPU s; unresolved symbols show their library.
+    assert "| BLAS GEMM kernel | 36.7% | 14.02 | sgemm_kernel_ZEN 36.7% |" in table, table
+    assert "libtorch_cpu.so.1.13.0 0.8%" in table, table
+
+
+def test_perf_profile_arguments_are_checked(tmp_path):
+    script = str(REPO / "bench" / "perf_profile.py")
+    for args, words in ((["--data", str(tmp_path / "missing.data")], ["--data", "missing.data"]),
+                        ([], ["--data", "COMMAND"]),
+                        (["--data", script, "--", "true"], ["not both"]),
+                        (["--freq", "0", "--", "true"], ["--freq"])):
+        r = subprocess.run([sys.executable, script] + args, capture_output=True, text=True, timeout=60)
+        assert r.returncode != 0, args
+        for w in words:
+            assert w in r.stderr, (args, r.stderr)
+
+
+def test_fixed_count_update_drivers():
+    """build/rldt_bench_profile STATES N - and perf_torch.py --updates STATES N: N updates, no profiler."""
+    exe = REPO / "build" / "rldt_bench_profile"
+    if not exe.exists():
+        pytest.skip("build/rldt_bench_profile not built")
+    out = subprocess.run([str(exe), "4", "2", "-"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("2 actor updates of 4 states x 8 particles:") and "profiled" not in out.stdout
+    eager = subprocess.run([sys.executable, str(REPO / "bench" / "perf_torch.py"), "--updates", "4", "2"],
+                           capture_output=True, text=True, timeout=300)
+    assert eager.returncode == 0, eager.stderr
+    assert eager.stdout.startswith("2 eager actor updates of 4 states x 8 particles:"), eager.stdout
+    bad = subprocess.run([sys.executable, str(REPO / "bench" / "perf_torch.py"), "--updates", "0", "2"],
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode != 0 and "--updates" in bad.stderr
