@@ -1,7 +1,7 @@
 // Per-op profile of one RLDT actor update (issue 6: "where a goal is missed, say what limits it").
-// This machine has neither perf nor callgrind, so LibTorch's own profiler records every ATen op
-// of `reps` updates and writes a Chrome trace; bench/profile_ops.py sums it by op name next to the
-// same profile of the PyTorch-eager update (bench/perf_torch.py).
+// LibTorch's own profiler records every ATen op of `reps` updates and writes a Chrome trace;
+// bench/profile_ops.py sums it by op name next to the same profile of the PyTorch-eager update
+// (bench/perf_torch.py).
 //
 //   build/rldt_bench_profile [B=256] [reps=5] [trace=actor_update_trace.json]
 //

@@ -1,7 +1,8 @@
 """Where one RLDT actor update spends its time, op by op, in C++ and in PyTorch eager code
-(issue 6). This machine has neither perf nor callgrind; both sides use the PyTorch profiler
-(LibTorch's in C++), whose Chrome traces this script sums by op name as *self* time (an op's
-duration minus that of the ops it called).
+(issue 6). Both sides use the PyTorch profiler (LibTorch's in C++), whose Chrome traces this
+script sums by op name as *self* time (an op's duration minus that of the ops it called). For
+where the CPU time goes below the ops (GEMM kernel, packing, page faults, waiting threads), see
+bench/perf_profile.py, which samples with `perf`.
 
     PYTHONPATH=python .venv/bin/python bench/profile_ops.py [--states 256] [--reps 5] [--top 25]
 

@@ -205,3 +205,21 @@ def test_fixed_count_update_drivers():
     bad = subprocess.run([sys.executable, str(REPO / "bench" / "perf_torch.py"), "--updates", "0", "2"],
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode != 0 and "--updates" in bad.stderr
+
+
+def test_lean_update_computes_the_same_chain_and_runs():
+    """bench/lean_update.py's sampler is the plain one with shared work hoisted: same chain."""
+    import lean_update as lu
+
+    torch.manual_seed(3)
+    net, o = pt.VelocityNet(), torch.randn(6, pt.OBS)
+    with torch.no_grad():
+        torch.manual_seed(4)
+        a1, c1 = pt.sample(net, o, keep_chain=True)
+        torch.manual_seed(4)
+        a2, c2 = lu.lean_sample(net, o)
+    torch.testing.assert_close(c2, c1, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(a2, a1, rtol=1e-4, atol=1e-5)
+    loss = lu.update_step(2, lu.lean_update)()
+    assert np.isfinite(loss)
+    assert lu.main(["--states", "2", "--rounds", "1", "--min-time", "0.01"]) == 0
