@@ -40,6 +40,7 @@
 #include "rldt/train/pretrain.hpp"
 #include "rldt/train/rldt_trainer.hpp"
 #include "rldt/train/sac_trainer.hpp"
+#include "rldt/util/blas_threads.hpp"
 #include "rldt/util/serialize.hpp"
 #include "run_log.hpp"
 
@@ -328,12 +329,29 @@ int train_or_eval(const Args& a) {
     if (resume) {
       record.json = nlohmann::ordered_json::parse(read_text(record.path));
       record.json["status"] = "running";
-      record.json["resumed"].push_back(
-          {{"after_iteration", last_checkpoint}, {"at", now_iso8601()}, {"overrides", a.overrides}});
+      record.json["resumed"].push_back({{"after_iteration", last_checkpoint},
+                                        {"at", now_iso8601()},
+                                        {"overrides", a.overrides},
+                                        {"blas_threads", blas_num_threads()}});
+      // OpenBLAS rounds a product differently with another thread count (docs/checkpoints.md), so
+      // the continuation repeats the uninterrupted run bit for bit only with the same count.
+      const auto started = record.json.find("blas_threads");
+      if (started != record.json.end() && started->is_number_integer() && started->get<int>() > 0 &&
+          blas_num_threads() > 0 && started->get<int>() != blas_num_threads())
+        std::cerr << "note: this run started with " << started->get<int>() << " BLAS thread(s) and continues with "
+                  << blas_num_threads() << "; OpenBLAS rounds differently with another thread count, so the "
+                  << "continuation will not repeat the uninterrupted run bit for bit (OPENBLAS_NUM_THREADS="
+                  << started->get<int>() << " would)\n";
     } else {
-      record.json = {{"command", a.command},     {"config", a.config},       {"config_name", config_name(a.config)},
-                     {"overrides", a.overrides}, {"seed", cfg.trainer.seed}, {"base_policy", cfg.base_policy},
-                     {"started", now_iso8601()}, {"status", "running"}};
+      record.json = {{"command", a.command},
+                     {"config", a.config},
+                     {"config_name", config_name(a.config)},
+                     {"overrides", a.overrides},
+                     {"seed", cfg.trainer.seed},
+                     {"base_policy", cfg.base_policy},
+                     {"blas_threads", blas_num_threads()},
+                     {"started", now_iso8601()},
+                     {"status", "running"}};
     }
     write_text(record.path, record.json.dump(2) + "\n");
     log = std::make_unique<cli::MetricsLog>(dir.string(), resume ? trainer->iteration() : -1);
@@ -501,6 +519,7 @@ int pretrain_command(const Args& a) {
                  {"dataset", fs::absolute(pc.dataset).string()},
                  {"dataset_steps", data.size()},
                  {"dataset_episodes", episodes.size()},
+                 {"blas_threads", blas_num_threads()},
                  {"started", now_iso8601()},
                  {"status", "running"}};
   write_text(record.path, record.json.dump(2) + "\n");
@@ -641,8 +660,8 @@ int sac_command(const Args& a) {
   RunRecord record;
   record.path = dir / "run.json";
   record.json = {{"command", "sac"},         {"config", a.config}, {"config_name", config_name(a.config)},
-                 {"overrides", a.overrides}, {"seed", sc.seed},    {"started", now_iso8601()},
-                 {"status", "running"}};
+                 {"overrides", a.overrides}, {"seed", sc.seed},    {"blas_threads", blas_num_threads()},
+                 {"started", now_iso8601()}, {"status", "running"}};
   write_text(record.path, record.json.dump(2) + "\n");
   cli::SacMetricsLog log(dir.string());
   std::cout << "run folder: " << dir.string() << " (SAC on " << sc.env << ", " << sc.n_iterations << " iterations of "

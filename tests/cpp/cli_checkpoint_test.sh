@@ -33,6 +33,19 @@ run 0 "$work/straight.log" scratch --config "$config" --out "$work/straight" n_t
 run 0 "$work/first.log" scratch --config "$config" --out "$work/resumed" n_train_itr=2 "${common[@]}"
 [ -f "$work/resumed/checkpoint.pt" ] || fail "no checkpoint.pt after the first half"
 [ ! -e "$work/resumed/checkpoint.pt.tmp" ] || fail "a temporary checkpoint was left behind"
+# The BLAS thread count is recorded; resuming with another one says that the run will not repeat
+# bit for bit (OpenBLAS rounds differently), resuming with the same one says nothing.
+threads=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1])).get("blas_threads", -1))' "$work/resumed/run.json")
+[ "$threads" -ge 0 ] 2>/dev/null || fail "run.json does not record blas_threads"
+if [ "$threads" -gt 0 ]; then
+  other=$((threads == 1 ? 2 : 1))
+  cp -r "$work/resumed" "$work/other_threads"
+  OPENBLAS_NUM_THREADS=$other run 0 "$work/other_threads.log" scratch --resume "$work/other_threads" n_train_itr=3
+  grep -q "note: this run started with $threads BLAS thread(s) and continues with $other;.*OPENBLAS_NUM_THREADS=$threads" \
+    "$work/other_threads.log" || fail "no note for a resume with another BLAS thread count"
+  python3 -c 'import json, sys; assert json.load(open(sys.argv[1]))["resumed"][-1]["blas_threads"] == int(sys.argv[2])' \
+    "$work/other_threads/run.json" "$other" || fail "run.json does not record the resumed run's BLAS threads"
+fi
 # A row past the checkpoint (as a crash after the row was written would leave) is dropped on resume.
 tail -n 1 "$work/resumed/metrics.csv" | sed 's/^1,/2,/' >>"$work/resumed/metrics.csv"
 # A run folder of an older rldt, whose metrics.csv lacks the eval_q / eval_discounted_return columns.
@@ -43,6 +56,7 @@ run 2 "$work/refused.log" scratch --resume "$work/resumed" n_train_itr=4 critic.
 grep -q "key 'critic.lr': a resumed run keeps its config" "$work/refused.log" || fail "no message for a changed key"
 run 0 "$work/second.log" scratch --resume "$work/resumed" n_train_itr=4
 grep -q "resuming .* after iteration 1" "$work/second.log" || fail "no resume message"
+! grep -q "BLAS thread" "$work/second.log" || fail "a note about BLAS threads though the count is the same"
 diff <(strip_timing "$work/straight/metrics.csv") <(strip_timing "$work/resumed/metrics.csv") ||
   fail "metrics.csv of the resumed run differs from the uninterrupted one"
 [ "$(wc -l <"$work/resumed/metrics.jsonl")" -eq 4 ] || fail "metrics.jsonl does not have 4 rows"
