@@ -23,8 +23,8 @@ void ActorUpdateConfig::validate() const {
 ActorUpdater::ActorUpdater(std::shared_ptr<FlowPolicy> policy, ActorUpdateConfig cfg)
     : policy_(std::move(policy)), cfg_(std::move(cfg)) {
   check_arg(policy_ != nullptr, "ActorUpdater needs a policy");
-  tune_malloc_for_training();
   cfg_.validate();
+  tune_malloc_for_training();
   opt_ = std::make_unique<torch::optim::Adam>(policy_->actor()->parameters(), torch::optim::AdamOptions(current_lr()));
 }
 

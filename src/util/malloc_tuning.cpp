@@ -33,8 +33,10 @@ MallocTuning apply() {
   }
   if (user_tunes_malloc()) return MallocTuning::kUserTuned;
 #if defined(__GLIBC__)
-  // Order matters: setting any threshold switches off glibc's dynamic mmap threshold, so the mmap
-  // threshold must be raised too, or every tensor over 128 KB would be mmapped and faulted in.
+  // All three together: setting any threshold switches off glibc's dynamic mmap threshold, so the
+  // mmap threshold must be raised too, or every tensor over 128 KB would be mmapped and faulted in
+  // (measured: trim threshold and top pad alone made the 256x8 actor update's page faults 17% of
+  // its samples instead of 5%).
   constexpr int kMB = 1 << 20;
   if (mallopt(M_MMAP_THRESHOLD, 32 * kMB) != 1) return MallocTuning::kUnsupported;
   if (mallopt(M_TOP_PAD, 64 * kMB) != 1) return MallocTuning::kUnsupported;

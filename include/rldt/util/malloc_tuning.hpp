@@ -3,9 +3,9 @@
 // LibTorch allocates every tensor with the C library's malloc. An RLDT actor update creates and
 // frees ~100 MB of activations each step (2048 rows x 512 floats = 4 MB per tensor); with glibc's
 // defaults the freed top of the heap is handed back to the kernel (trim threshold 128 KB, growing
-// with the mmap threshold) and the next step faults every page in again and zeroes it: 4-7% of the
-// update's CPU samples under perf. Training components (ActorUpdater, CriticEnsemble, Sac,
-// pretrain) therefore raise glibc's thresholds once per process:
+// with the mmap threshold) and the next step faults every page in again and zeroes it: 4-7% of an
+// actor update's CPU samples under perf, 10-14% of a 4096-sample critic update's. Training components (ActorUpdater,
+// CriticEnsemble, Sac, pretrain) therefore raise glibc's thresholds once per process:
 //   M_MMAP_THRESHOLD 32 MB (glibc's maximum; larger blocks are still mmapped, e.g. replay buffers),
 //   M_TRIM_THRESHOLD 512 MB, M_TOP_PAD 64 MB.
 // The process then keeps its peak heap instead of returning it between steps. Arithmetic does not
