@@ -1,7 +1,7 @@
 """Where a benchmark's CPU time goes, by library and kind of work, from a `perf` sampling profile
 (issue 6: "where a goal is missed, say what limits it (profile: perf or callgrind)").
 
-    PYTHONPATH=python .venv/bin/python bench/perf_profile.py [--freq 2000] [--top 3] -- COMMAND...
+    PYTHONPATH=python .venv/bin/python bench/perf_profile.py [--freq 2000] [--top 3] [--units N] -- COMMAND...
     PYTHONPATH=python .venv/bin/python bench/perf_profile.py --data perf.data   # an existing profile
 
 It runs `perf record -e cpu-clock` (a software clock: the VM offers no hardware counters) on
@@ -117,12 +117,19 @@ def _perf() -> str:
     return perf
 
 
-def table(text: str, freq: Optional[int], top: int) -> str:
+def table(text: str, freq: Optional[int], top: int, units: Optional[int] = None) -> str:
+    """The categories as a markdown table; with `units` (e.g. the updates a run made) also the CPU
+    milliseconds per unit."""
     n = sample_count(text)
-    lines = ["| category | share of samples | CPU s | top symbols |", "| --- | ---: | ---: | --- |"]
+    per = bool(units and n and freq)
+    lines = ["| category | share of samples | CPU s |" + (" CPU ms per unit |" if per else "") + " top symbols |",
+             "| --- | ---: | ---: |" + (" ---: |" if per else "") + " --- |"]
     for c, p, names in summarize(parse_report(text), top):
-        cpu = f"{n * p / 100.0 / freq:.2f}" if (n and freq) else ""
-        lines.append(f"| {c} | {p:.1f}% | {cpu} | {', '.join(names)} |")
+        cpu = n * p / 100.0 / freq if (n and freq) else None
+        cells = [c, f"{p:.1f}%", "" if cpu is None else f"{cpu:.2f}"]
+        if per:
+            cells.append(f"{1e3 * cpu / units:.0f}")
+        lines.append("| " + " | ".join(cells + [", ".join(names)]) + " |")
     if n:
         lines.append(f"\n{n} samples" + (f" at {freq} Hz ({n / freq:.1f} CPU s)" if freq else ""))
     return "\n".join(lines)
@@ -135,17 +142,21 @@ def main(argv=None) -> int:
     ap.add_argument("--top", type=int, default=3, help="symbols listed per category")
     ap.add_argument("--data", help="summarize this perf.data instead of recording")
     ap.add_argument("--keep", help="keep the recorded perf.data at this path")
+    ap.add_argument("--units", type=int, help="also print CPU ms per unit: the CPU seconds / UNITS (e.g. the "
+                    "updates the command makes, warm-up included)")
     ap.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND ARGS...: the program to profile")
     args = ap.parse_args(argv)
     cmd = args.command[1:] if args.command[:1] == ["--"] else args.command
     if args.freq is not None and args.freq <= 0:
         ap.error("--freq must be > 0")
+    if args.units is not None and args.units <= 0:
+        ap.error("--units must be > 0")
     if bool(args.data) == bool(cmd):
         ap.error("give either --data PERF_DATA or -- COMMAND ..., not both or neither")
     if args.data:
         if not os.path.isfile(args.data):
             ap.error(f"--data: no such file: {args.data}")
-        print(table(report(args.data), args.freq, args.top))
+        print(table(report(args.data), args.freq, args.top, args.units))
         return 0
     perf, freq = _perf(), args.freq or 2000
     with tempfile.TemporaryDirectory() as tmp:
@@ -155,7 +166,7 @@ def main(argv=None) -> int:
             print(f"perf_profile.py: `perf record ... {' '.join(cmd)}` exited with {rec.returncode} (a perf error "
                   "about permissions: run as root or lower kernel.perf_event_paranoid)", file=sys.stderr)
             return rec.returncode
-        print(table(report(data), freq, args.top))
+        print(table(report(data), freq, args.top, args.units))
     return 0
 
 

@@ -176,6 +176,9 @@ def test_perf_profile_sums_samples_by_category():
     # 36.66% of 153,000 samples at 4000 Hz = 14.02 CPU s; unresolved symbols show their library.
     assert "| BLAS GEMM kernel | 36.7% | 14.02 | sgemm_kernel_ZEN 36.7% |" in table, table
     assert "libtorch_cpu.so.1.13.0 0.8%" in table, table
+    # Per unit: 14.02 CPU s over 22 updates = 637 ms each.
+    per = pp.table(PERF_REPORT, 4000, 1, units=22)
+    assert "| BLAS GEMM kernel | 36.7% | 14.02 | 637 | sgemm_kernel_ZEN 36.7% |" in per, per
 
 
 def test_perf_profile_arguments_are_checked(tmp_path):
@@ -183,7 +186,8 @@ def test_perf_profile_arguments_are_checked(tmp_path):
     for args, words in ((["--data", str(tmp_path / "missing.data")], ["--data", "missing.data"]),
                         ([], ["--data", "COMMAND"]),
                         (["--data", script, "--", "true"], ["not both"]),
-                        (["--freq", "0", "--", "true"], ["--freq"])):
+                        (["--freq", "0", "--", "true"], ["--freq"]),
+                        (["--units", "0", "--", "true"], ["--units"])):
         r = subprocess.run([sys.executable, script] + args, capture_output=True, text=True, timeout=60)
         assert r.returncode != 0, args
         for w in words:
