@@ -8,8 +8,11 @@ import sys
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 PROBE = """
-import ctypes, rldt
-print(rldt.tune_malloc_for_training())
+import ctypes, os, rldt
+if os.environ.get("PROBE_BUILD_CRITIC"):  # a training component applies the tuning by itself
+    rldt.CriticEnsemble(rldt.CriticConfig(obs_dim=3, action_dim=1, act_steps=1, hidden=[8]), seed=0)
+else:
+    print(rldt.tune_malloc_for_training())
 libc = ctypes.CDLL("libc.so.6")
 class Info(ctypes.Structure):
     _fields_ = [(n, ctypes.c_size_t) for n in
@@ -28,7 +31,7 @@ libc.free(p)
 
 def probe(**env):
     e = dict(os.environ)
-    for k in ("RLDT_MALLOC_TUNING", "GLIBC_TUNABLES", "MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_",
+    for k in ("PROBE_BUILD_CRITIC", "RLDT_MALLOC_TUNING", "GLIBC_TUNABLES", "MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_",
               "MALLOC_TOP_PAD_"):
         e.pop(k, None)
     e.update(env)
@@ -65,3 +68,12 @@ def test_explicit_on():
     r = probe(RLDT_MALLOC_TUNING="1")
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["applied", "False"]
+
+
+def test_training_components_apply_it_themselves():
+    r = probe(PROBE_BUILD_CRITIC="1")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["False"]  # the 24 MB block stayed in the heap
+    off = probe(PROBE_BUILD_CRITIC="1", RLDT_MALLOC_TUNING="0")
+    assert off.returncode == 0, off.stderr
+    assert off.stdout.split() == ["True"]
