@@ -72,17 +72,6 @@ def lean_update(actor, reference, critic, opt, obs, c_cons=0.5, kl=0.2):
     return loss.item()
 
 
-def update_step(states, fn):
-    torch.manual_seed(0)
-    actor, critic, reference = pt.VelocityNet(), pt.Critic(), pt.VelocityNet()
-    reference.load_state_dict(actor.state_dict())
-    for p in list(reference.parameters()) + list(critic.parameters()):
-        p.requires_grad_(False)
-    opt = torch.optim.Adam(actor.parameters(), lr=2e-5)
-    obs = torch.randn(states, OBS)
-    return lambda: fn(actor, reference, critic, opt, obs)
-
-
 def sample_step(rows, lean):
     torch.manual_seed(0)
     net, o = pt.VelocityNet(), torch.randn(rows, OBS)
@@ -103,7 +92,7 @@ def main(argv=None) -> int:
         ap.error("--states and --rounds must be >= 1 and --min-time > 0")
     for r in range(a.rounds):
         ms = {}
-        for name, f in (("plain", update_step(a.states, pt.actor_update)), ("lean", update_step(a.states, lean_update)),
+        for name, f in (("plain", pt.actor_update_step(a.states)), ("lean", pt.actor_update_step(a.states, lean_update)),
                         ("plain sampling", sample_step(a.states * P, False)),
                         ("lean sampling", sample_step(a.states * P, True))):
             ms[name] = pt.timeit(f, min_time=a.min_time)["median_s"] * 1e3

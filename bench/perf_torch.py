@@ -208,9 +208,10 @@ def bench_actor_inference(batch):
         return timeit(lambda: sample(net, obs))
 
 
-def actor_update_step(batch):
+def actor_update_step(batch, update=None):
     """Networks, optimiser and `batch` states for the actor update; returns a no-argument step
-    (also profiled op by op by bench/profile_ops.py)."""
+    (also profiled op by op by bench/profile_ops.py). `update` replaces `actor_update` (same
+    arguments; bench/lean_update.py)."""
     torch.manual_seed(0)
     actor, critic = VelocityNet(), Critic()
     reference = VelocityNet()
@@ -219,7 +220,8 @@ def actor_update_step(batch):
         p.requires_grad_(False)
     opt = torch.optim.Adam(actor.parameters(), lr=2e-5)
     obs = torch.randn(batch, OBS)
-    return lambda: actor_update(actor, reference, critic, opt, obs)
+    fn = update or actor_update
+    return lambda: fn(actor, reference, critic, opt, obs)
 
 
 def bench_actor_update(batch):
