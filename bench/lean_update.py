@@ -92,7 +92,8 @@ def main(argv=None) -> int:
         ap.error("--states and --rounds must be >= 1 and --min-time > 0")
     for r in range(a.rounds):
         ms = {}
-        for name, f in (("plain", pt.actor_update_step(a.states)), ("lean", pt.actor_update_step(a.states, lean_update)),
+        for name, f in (("plain", pt.actor_update_step(a.states)),
+                        ("lean", pt.actor_update_step(a.states, lean_update)),
                         ("plain sampling", sample_step(a.states * P, False)),
                         ("lean sampling", sample_step(a.states * P, True))):
             ms[name] = pt.timeit(f, min_time=a.min_time)["median_s"] * 1e3

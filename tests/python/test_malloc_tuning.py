@@ -31,8 +31,8 @@ libc.free(p)
 
 def probe(**env):
     e = dict(os.environ)
-    for k in ("PROBE_BUILD_CRITIC", "RLDT_MALLOC_TUNING", "GLIBC_TUNABLES", "MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_",
-              "MALLOC_TOP_PAD_"):
+    for k in ("PROBE_BUILD_CRITIC", "RLDT_MALLOC_TUNING", "GLIBC_TUNABLES", "MALLOC_TRIM_THRESHOLD_",
+              "MALLOC_MMAP_THRESHOLD_", "MALLOC_TOP_PAD_"):
         e.pop(k, None)
     e.update(env)
     e["PYTHONPATH"] = os.path.join(REPO, "python") + os.pathsep + e.get("PYTHONPATH", "")
