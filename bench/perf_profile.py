@@ -117,28 +117,39 @@ def _perf() -> str:
     return perf
 
 
+def cpu_seconds(text: str, freq: Optional[int]) -> Optional[float]:
+    """All the profile's CPU seconds: a cpu-clock profile's event count is in nanoseconds (exact);
+    otherwise samples / freq (the header's sample count is rounded to thousands); None if neither."""
+    if re.search(r"^# Samples: .* of event 'cpu-clock", text, re.M):
+        m = re.search(r"^# Event count \(approx\.\): (\d+)", text, re.M)
+        if m:
+            return int(m.group(1)) / 1e9
+    n = sample_count(text)
+    return n / freq if (n and freq) else None
+
+
 def table(text: str, freq: Optional[int], top: int, units: Optional[int] = None) -> str:
     """The categories as a markdown table; with `units` (e.g. the updates a run made) also the CPU
     milliseconds per unit."""
-    n = sample_count(text)
-    per = bool(units and n and freq)
+    n, total = sample_count(text), cpu_seconds(text, freq)
+    per = bool(units and total)
     lines = ["| category | share of samples | CPU s |" + (" CPU ms per unit |" if per else "") + " top symbols |",
              "| --- | ---: | ---: |" + (" ---: |" if per else "") + " --- |"]
     for c, p, names in summarize(parse_report(text), top):
-        cpu = n * p / 100.0 / freq if (n and freq) else None
+        cpu = total * p / 100.0 if total else None
         cells = [c, f"{p:.1f}%", "" if cpu is None else f"{cpu:.2f}"]
         if per:
             cells.append(f"{1e3 * cpu / units:.0f}")
         lines.append("| " + " | ".join(cells + [", ".join(names)]) + " |")
     if n:
-        lines.append(f"\n{n} samples" + (f" at {freq} Hz ({n / freq:.1f} CPU s)" if freq else ""))
+        lines.append(f"\n{n} samples" + (f" at {freq} Hz" if freq else "") + (f", {total:.1f} CPU s" if total else ""))
     return "\n".join(lines)
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--freq", type=int, help="samples per second and CPU (perf record -F; default 2000); with "
-                    "--data, the rate it was recorded at, for the CPU seconds column")
+                    "--data, the rate it was recorded at (needed for CPU seconds only if the event is not cpu-clock)")
     ap.add_argument("--top", type=int, default=3, help="symbols listed per category")
     ap.add_argument("--data", help="summarize this perf.data instead of recording")
     ap.add_argument("--keep", help="keep the recorded perf.data at this path")

@@ -2,7 +2,6 @@
 
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
 #include <string>
 
 #if defined(__GLIBC__)
@@ -50,15 +49,9 @@ MallocTuning apply() {
 }  // namespace
 
 MallocTuning tune_malloc_for_training() {
-  // Not std::call_once: a throwing first call (a bad RLDT_MALLOC_TUNING) must throw again next time.
-  static std::mutex mu;
-  static bool done = false;
-  static MallocTuning result = MallocTuning::kUnsupported;
-  std::lock_guard<std::mutex> lock(mu);
-  if (!done) {
-    result = apply();
-    done = true;
-  }
+  // A function-local static: initialised once, thread-safely; a throwing first call (a bad
+  // RLDT_MALLOC_TUNING) leaves it uninitialised, so the next call throws again.
+  static const MallocTuning result = apply();
   return result;
 }
 

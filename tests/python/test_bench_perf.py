@@ -160,13 +160,17 @@ def test_perf_profile_sums_samples_by_category():
     assert share.keys() == expected.keys()
     for c, p in expected.items():
         assert share[c] == pytest.approx(p), c
+    # cpu-clock: the event count is CPU nanoseconds, 38.39275 s; 36.66% of it is 14.07 CPU s.
+    assert pp.cpu_seconds(PERF_REPORT, None) == pytest.approx(38.39275)
+    # Another event: samples / freq (153,000 at 4000 Hz = 38.25 s).
+    assert pp.cpu_seconds(PERF_REPORT.replace("cpu-clock", "task-clock"), 4000) == pytest.approx(38.25)
     table = pp.table(PERF_REPORT, 4000, 2)
-    # 36.66% of 153,000 samples at 4000 Hz = 14.02 CPU s; unresolved symbols show their library.
-    assert "| BLAS GEMM kernel | 36.7% | 14.02 | sgemm_kernel_ZEN 36.7% |" in table, table
+    # Unresolved symbols show their library.
+    assert "| BLAS GEMM kernel | 36.7% | 14.07 | sgemm_kernel_ZEN 36.7% |" in table, table
     assert "libtorch_cpu.so.1.13.0 0.8%" in table, table
-    # Per unit: 14.02 CPU s over 22 updates = 637 ms each.
+    # Per unit: 14.075 CPU s over 22 updates = 640 ms each.
     per = pp.table(PERF_REPORT, 4000, 1, units=22)
-    assert "| BLAS GEMM kernel | 36.7% | 14.02 | 637 | sgemm_kernel_ZEN 36.7% |" in per, per
+    assert "| BLAS GEMM kernel | 36.7% | 14.07 | 640 | sgemm_kernel_ZEN 36.7% |" in per, per
 
 
 def test_perf_profile_arguments_are_checked(tmp_path):
