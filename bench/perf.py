@@ -52,7 +52,7 @@ def op_flops(name):
         return 2.0 * int(arg) ** 3
     if kind in ("ActorInference", "ActorInferenceEigen"):
         return pt.K * int(arg) * fv
-    if kind == "ActorUpdate":
+    if kind in ("ActorUpdate", "ActorUpdateGrouped"):
         n = int(arg) * pt.P
         # chain (K forwards, no grad) + critic grad (M forwards + input backward) + one forward
         # with grad and its backward + reference term (forward/backward of the actor, the frozen
@@ -125,6 +125,8 @@ def table(cpp, eager, bare, peak):
         names.append((name, name))
         if name.startswith("ActorInference/"):  # the Eigen deployment path against the same eager code
             names.append((name.replace("ActorInference", "ActorInferenceEigen"), name))
+        if name.startswith("ActorUpdate/"):  # update_groups: 2 against the same eager update
+            names.append((name.replace("ActorUpdate", "ActorUpdateGrouped"), name))
     for name, eager_name in names:
         c, e = cpp.get(name), eager.get(eager_name)
         if c is None and e is None:

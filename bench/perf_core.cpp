@@ -75,13 +75,15 @@ void BM_ActorInferenceEigen(benchmark::State& state) {
 BENCHMARK(BM_ActorInferenceEigen)->Arg(1)->Arg(100)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 // One RLDT actor update (§4): particles with their chain, critic gradients, one forward with
-// gradient at (x_k, t), SVGD field at ŷ, L_align + L_cons + L_ref, backward, Adam.
-void BM_ActorUpdate(benchmark::State& state) {
+// gradient at (x_k, t), SVGD field at ŷ, L_align + L_cons + L_ref, backward, Adam. `groups`:
+// ActorUpdateConfig::update_groups (the states split over that many threads, one BLAS thread each).
+void actor_update_bench(benchmark::State& state, int64_t groups) {
   const int64_t B = state.range(0);
   auto policy = std::make_shared<FlowPolicy>(actor_config(), 0);
   CriticEnsemble critic(critic_config(), 1);
   ActorUpdateConfig ac;
   ac.n_particles = 8;
+  ac.update_groups = groups;
   ActorUpdater updater(policy, ac);
   ActionGradFn grad_fn = [&critic](const torch::Tensor& o, const torch::Tensor& a) { return critic.action_grad(o, a); };
   auto gen = make_generator(2);
@@ -92,7 +94,10 @@ void BM_ActorUpdate(benchmark::State& state) {
   }
   state.counters["rows"] = static_cast<double>(B * ac.n_particles);
 }
+void BM_ActorUpdate(benchmark::State& state) { actor_update_bench(state, 1); }
+void BM_ActorUpdateGrouped(benchmark::State& state) { actor_update_bench(state, 2); }
 BENCHMARK(BM_ActorUpdate)->Arg(256)->Arg(16)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_ActorUpdateGrouped)->Arg(256)->Arg(16)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // One critic update on n (state, chunk) samples: both members forward + backward, AdamW, Polyak.
 void BM_CriticUpdate(benchmark::State& state) {

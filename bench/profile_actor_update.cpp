@@ -3,7 +3,7 @@
 // bench/profile_ops.py sums it by op name next to the same profile of the PyTorch-eager update
 // (bench/perf_torch.py).
 //
-//   build/rldt_bench_profile [B=256] [reps=5] [trace=actor_update_trace.json]
+//   build/rldt_bench_profile [B=256] [reps=5] [trace=actor_update_trace.json] [update_groups=1]
 //
 // trace "-" runs the updates without LibTorch's profiler (for an outside sampling profiler:
 // bench/perf_profile.py -- build/rldt_bench_profile 256 20 -).
@@ -31,11 +31,13 @@ int main(int argc, char** argv) {
     const int64_t B = argc > 1 ? std::stoll(argv[1]) : 256;
     const int reps = argc > 2 ? std::stoi(argv[2]) : 5;
     const std::string trace = argc > 3 ? argv[3] : "actor_update_trace.json";
+    const int64_t groups = argc > 4 ? std::stoll(argv[4]) : 1;
     if (B < 1 || reps < 1) throw std::invalid_argument("B and reps must be >= 1");
     auto policy = std::make_shared<FlowPolicy>(bench::actor_config(), 0);
     CriticEnsemble critic(bench::critic_config(), 1);
     ActorUpdateConfig ac;
     ac.n_particles = 8;
+    ac.update_groups = groups;
     ActorUpdater updater(policy, ac);
     ActionGradFn grad_fn = [&critic](const torch::Tensor& o, const torch::Tensor& a) {
       return critic.action_grad(o, a);

@@ -239,6 +239,9 @@ void bind_configs(py::module_& m) {
                "or beyond it")
         .field("objective", &ActorUpdateConfig::objective,
                "'transport' (RLDT) or 'bptt' (baseline: back-propagate Q through the K-step sampler)")
+        .field("update_groups", &ActorUpdateConfig::update_groups,
+               "G >= 2: the states split into G groups, each sampled and differentiated on its own thread (one BLAS "
+               "thread each); gradients summed in group order. Results depend on G in the last bits")
         .field("svgd", &ActorUpdateConfig::svgd, "SvgdConfig (a dict of its fields is accepted)");
     b.finish();
   }

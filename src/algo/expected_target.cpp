@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include "rldt/util/blas_threads.hpp"
 #include "rldt/util/check.hpp"
 #include "rldt/util/malloc_tuning.hpp"
 #include "rldt/util/serialize.hpp"
@@ -18,13 +19,37 @@ void ActorUpdateConfig::validate() const {
   check_arg(lr_warmup_steps >= 0, "lr_warmup_steps must be >= 0, got ", lr_warmup_steps);
   check_arg(c_cons >= 0.0, "c_cons must be >= 0, got ", c_cons);
   check_arg(kl_coef >= 0.0, "kl_coef must be >= 0, got ", kl_coef);
+  check_arg(update_groups >= 1 && update_groups <= 256, "update_groups must be in [1, 256], got ", update_groups);
 }
+
+namespace {
+
+// Rows of states [s_lo, s_hi) of a batch (views; P rows per state).
+ActorBatch state_rows(const ActorBatch& b, int64_t s_lo, int64_t s_hi) {
+  const int64_t P = b.particles, lo = s_lo * P, n = (s_hi - s_lo) * P;
+  auto rows = [&](const torch::Tensor& t) { return t.defined() ? t.narrow(0, lo, n) : t; };
+  ActorBatch r;
+  r.states = s_hi - s_lo;
+  r.particles = P;
+  r.obs = rows(b.obs);
+  r.chain = rows(b.chain);
+  r.actions = rows(b.actions);
+  r.k = rows(b.k);
+  r.x_k = rows(b.x_k);
+  r.grads = rows(b.grads);
+  r.ref_k = rows(b.ref_k);
+  r.ref_x = rows(b.ref_x);
+  return r;
+}
+
+}  // namespace
 
 ActorUpdater::ActorUpdater(std::shared_ptr<FlowPolicy> policy, ActorUpdateConfig cfg)
     : policy_(std::move(policy)), cfg_(std::move(cfg)) {
   check_arg(policy_ != nullptr, "ActorUpdater needs a policy");
   cfg_.validate();
   tune_malloc_for_training();
+  if (cfg_.update_groups > 1) pool_ = std::make_unique<ThreadPool>(static_cast<int>(cfg_.update_groups));
   opt_ = std::make_unique<torch::optim::Adam>(policy_->actor()->parameters(), torch::optim::AdamOptions(current_lr()));
 }
 
@@ -41,6 +66,7 @@ ActorBatch ActorUpdater::prepare(const torch::Tensor& obs, const ActionGradFn& g
   check_tensor(obs, "obs", {-1, pc.obs_dim});
   check_finite(obs, "obs");
   check_arg(static_cast<bool>(grad_fn), "argument 'grad_fn' (critic action gradient) is empty");
+  if (num_groups(obs.size(0)) > 1) return prepare_grouped(obs, grad_fn, gen);
   torch::NoGradGuard ng;
   const int64_t B = obs.size(0), P = cfg_.n_particles, N = B * P, K = pc.denoising_steps;
   ActorBatch b;
@@ -64,6 +90,17 @@ ActorBatch ActorUpdater::prepare(const torch::Tensor& obs, const ActionGradFn& g
 }
 
 SvgdResult ActorUpdater::field(const ActorBatch& batch, const torch::Tensor& y_hat, const ActionGradFn& grad_fn) const {
+  const auto& f = cfg_.svgd.field;
+  torch::Tensor grads_at_y;
+  if (f == "interp" || f == "delta") {
+    torch::NoGradGuard ng;
+    grads_at_y = grad_fn(batch.obs, y_hat.detach());
+  }
+  return field_from(batch, y_hat, grads_at_y);
+}
+
+SvgdResult ActorUpdater::field_from(const ActorBatch& batch, const torch::Tensor& y_hat,
+                                    const torch::Tensor& grads_at_y) const {
   const auto& pc = policy_->config();
   const int64_t B = batch.states, P = batch.particles, A = pc.action_size();
   torch::NoGradGuard ng;
@@ -72,7 +109,7 @@ SvgdResult ActorUpdater::field(const ActorBatch& batch, const torch::Tensor& y_h
   torch::Tensor particles = batch.actions, grads = batch.grads;
   if (f == "interp" || f == "delta") {
     particles = y;
-    grads = grad_fn(batch.obs, y);
+    grads = grads_at_y;
     check_tensor(grads, "grad_fn result", {B * P, pc.horizon_steps, pc.action_dim});
   }
   torch::Tensor last;
@@ -92,8 +129,15 @@ torch::Tensor project_to_box(const torch::Tensor& phi, const torch::Tensor& quer
   return phi.masked_fill(outward, 0.0);
 }
 
+namespace {
+// A row mean scaled by a group's share of the rows (weight 1: the plain mean, with no extra op).
+torch::Tensor weighted_mean(const torch::Tensor& rows, double weight) {
+  return weight == 1.0 ? rows.mean() : rows.mean() * weight;
+}
+}  // namespace
+
 ActorLosses ActorUpdater::losses_from_output(const ActorBatch& batch, const torch::Tensor& out,
-                                             const torch::Tensor& phi) {
+                                             const torch::Tensor& phi, double weight) {
   const auto& pc = policy_->config();
   const double K = static_cast<double>(pc.denoising_steps);
   const int64_t N = batch.obs.size(0);
@@ -102,19 +146,19 @@ ActorLosses ActorUpdater::losses_from_output(const ActorBatch& batch, const torc
   ActorLosses L;
   if (pc.prediction == "v_pred") {
     auto w = K * (1.0 - t);  // number of remaining Euler steps, ≥ 1
-    L.align = -((out * phi_c).sum({1, 2}) / w).mean();
+    L.align = -weighted_mean((out * phi_c).sum({1, 2}) / w, weight);
     auto y = batch.x_k + (1.0 - t).view({-1, 1, 1}) * out;
-    L.cons = cfg_.c_cons * ((y - batch.actions).pow(2).sum({1, 2}) / w.pow(2)).mean();
+    L.cons = cfg_.c_cons * weighted_mean((y - batch.actions).pow(2).sum({1, 2}) / w.pow(2), weight);
   } else {
-    L.align = -(out * phi_c).sum({1, 2}).mean() / K;
-    L.cons = cfg_.c_cons * (out - batch.actions).pow(2).sum({1, 2}).mean();
+    L.align = -weighted_mean((out * phi_c).sum({1, 2}), weight) / K;
+    L.cons = cfg_.c_cons * weighted_mean((out - batch.actions).pow(2).sum({1, 2}), weight);
   }
-  L.ref = ref_loss(batch);
+  L.ref = ref_loss(batch, weight);
   L.total = L.align + L.cons + L.ref;
   return L;
 }
 
-torch::Tensor ActorUpdater::ref_loss(const ActorBatch& batch) {
+torch::Tensor ActorUpdater::ref_loss(const ActorBatch& batch, double weight) {
   if (cfg_.kl_coef <= 0) return torch::zeros({});
   auto tr = batch.ref_k.to(torch::kFloat32) / static_cast<double>(policy_->config().denoising_steps);
   auto cur = policy_->actor()->forward(batch.ref_x, tr, batch.obs);
@@ -123,10 +167,12 @@ torch::Tensor ActorUpdater::ref_loss(const ActorBatch& batch) {
     torch::NoGradGuard ng;
     ref = policy_->reference()->forward(batch.ref_x, tr, batch.obs);
   }
-  return cfg_.kl_coef * (cur - ref).pow(2).sum({1, 2}).mean();
+  return cfg_.kl_coef * weighted_mean((cur - ref).pow(2).sum({1, 2}), weight);
 }
 
-ActorLosses ActorUpdater::bptt_losses(const ActorBatch& batch) {
+ActorLosses ActorUpdater::bptt_losses(const ActorBatch& batch) { return bptt_losses(batch, 1.0); }
+
+ActorLosses ActorUpdater::bptt_losses(const ActorBatch& batch, double weight) {
   const auto& pc = policy_->config();
   const int64_t B = batch.states, P = batch.particles, N = B * P, K = pc.denoising_steps;
   check_arg(batch.grads.defined(), "bptt_losses needs batch.grads (prepare with objective 'bptt')");
@@ -146,9 +192,9 @@ ActorLosses ActorUpdater::bptt_losses(const ActorBatch& batch) {
     g = g / (gbar + cfg_.svgd.q_norm_eps).repeat_interleave(P).view({N, 1, 1});
   }
   ActorLosses L;
-  L.align = -(x * g.detach()).sum({1, 2}).mean();
+  L.align = -weighted_mean((x * g.detach()).sum({1, 2}), weight);
   L.cons = torch::zeros({});
-  L.ref = ref_loss(batch);
+  L.ref = ref_loss(batch, weight);
   L.total = L.align + L.cons + L.ref;
   return L;
 }
@@ -159,8 +205,12 @@ ActorLosses ActorUpdater::losses(const ActorBatch& batch, const torch::Tensor& p
   return losses_from_output(batch, out, phi);
 }
 
-ActorStats ActorUpdater::apply(const ActorLosses& L) {
+void ActorUpdater::set_lr() {
   for (auto& g : opt_->param_groups()) static_cast<torch::optim::AdamOptions&>(g.options()).lr(current_lr());
+}
+
+ActorStats ActorUpdater::apply(const ActorLosses& L) {
+  set_lr();
   ActorStats st;
   st.lr = current_lr();
   opt_->zero_grad();
@@ -176,6 +226,7 @@ ActorStats ActorUpdater::apply(const ActorLosses& L) {
 
 ActorStats ActorUpdater::step(const ActorBatch& batch, const ActionGradFn& grad_fn) {
   const auto& pc = policy_->config();
+  if (num_groups(batch.states) > 1) return step_grouped(batch, grad_fn);
   if (cfg_.objective == "bptt") {
     auto st = apply(bptt_losses(batch));
     // Diagnostics only (gradient norm, particle spread): the delta field computes them and nothing else.
@@ -201,6 +252,141 @@ ActorStats ActorUpdater::step(const ActorBatch& batch, const ActionGradFn& grad_
 ActorStats ActorUpdater::update(const torch::Tensor& obs, const ActionGradFn& grad_fn, at::Generator& gen) {
   auto batch = prepare(obs, grad_fn, gen);
   return step(batch, grad_fn);
+}
+
+int64_t ActorUpdater::num_groups(int64_t states) const {
+  return std::max<int64_t>(1, std::min(cfg_.update_groups, states));
+}
+
+void ActorUpdater::run_groups(int64_t groups, const std::function<void(int64_t g)>& fn) {
+  // One BLAS thread per group: the groups are the parallelism (as in grouped rollouts).
+  ScopedBlasThreads one_blas_thread_each(1);
+  pool_->parallel_for(static_cast<int>(groups), [&](int g) { fn(g); });
+}
+
+ActorBatch ActorUpdater::prepare_grouped(const torch::Tensor& obs, const ActionGradFn& grad_fn, at::Generator& gen) {
+  const auto& pc = policy_->config();
+  torch::NoGradGuard ng;
+  const int64_t B = obs.size(0), P = cfg_.n_particles, N = B * P, K = pc.denoising_steps, G = num_groups(B);
+  const int64_t H = pc.horizon_steps, d = pc.action_dim;
+  ActorBatch b;
+  b.states = B;
+  b.particles = P;
+  b.obs = obs.repeat_interleave(P, 0);
+  // Every draw up front, in the order of the one-group prepare: x_0 (as FlowPolicy::sample draws
+  // it), k, then t̃ and z of the reference term.
+  auto x0 = torch::randn({N, H, d}, gen);
+  b.k = cfg_.final_step_only ? torch::full({N}, K - 1, torch::kLong) : torch::randint(0, K, {N}, gen, torch::kLong);
+  b.ref_k = torch::randint(0, K, {N}, gen, torch::kLong);
+  auto z = torch::randn({N, H, d}, gen);
+  b.chain = torch::empty({N, K + 1, H, d});
+  b.actions = torch::empty({N, H, d});
+  const bool need_grads = cfg_.objective == "bptt" || cfg_.svgd.field == "normal" || cfg_.svgd.field == "hybrid";
+  if (need_grads) b.grads = torch::empty({N, H, d});
+  run_groups(G, [&](int64_t g) {
+    torch::NoGradGuard ng_group;  // grad mode is per thread
+    const int64_t lo = g * B / G * P, n = ((g + 1) * B / G) * P - lo;
+    auto s = policy_->sample_from(x0.narrow(0, lo, n), b.obs.narrow(0, lo, n));
+    b.chain.narrow(0, lo, n).copy_(s.chain);
+    b.actions.narrow(0, lo, n).copy_(s.actions);
+    if (need_grads) {
+      auto gr = grad_fn(b.obs.narrow(0, lo, n), b.actions.narrow(0, lo, n));
+      check_tensor(gr, "grad_fn result", {n, H, d});
+      b.grads.narrow(0, lo, n).copy_(gr);
+    }
+  });
+  b.x_k = b.chain.index({torch::arange(N, torch::kLong), b.k});
+  auto tr = (b.ref_k.to(torch::kFloat32) / static_cast<double>(K)).view({-1, 1, 1});
+  b.ref_x = (1.0 - tr) * z + tr * b.actions;
+  return b;
+}
+
+ActorStats ActorUpdater::step_grouped(const ActorBatch& batch, const ActionGradFn& grad_fn) {
+  const auto& pc = policy_->config();
+  const int64_t B = batch.states, P = batch.particles, N = B * P, G = num_groups(B);
+  const auto& f = cfg_.svgd.field;
+  const bool bptt = cfg_.objective == "bptt", grads_at_y = !bptt && (f == "interp" || f == "delta");
+  const auto params = policy_->actor()->parameters();
+  std::vector<ActorBatch> part(static_cast<size_t>(G));
+  std::vector<torch::Tensor> out(static_cast<size_t>(G));
+  std::vector<double> weight(static_cast<size_t>(G));
+  for (int64_t g = 0; g < G; ++g) {
+    part[g] = state_rows(batch, g * B / G, (g + 1) * B / G);
+    weight[g] = static_cast<double>(part[g].states * P) / static_cast<double>(N);
+  }
+  // Phase 1 (transport): each group's forward pass with gradient, its expected targets and, for
+  // the fields that need them, the critic gradients there.
+  torch::Tensor y_hat, g_at_y;
+  if (!bptt) {
+    y_hat = torch::empty_like(batch.x_k);
+    if (grads_at_y) g_at_y = torch::empty_like(batch.x_k);
+    const double K = static_cast<double>(pc.denoising_steps);
+    run_groups(G, [&](int64_t g) {
+      const auto& pb = part[g];
+      const int64_t lo = g * B / G * P, n = pb.states * P;
+      auto t = pb.k.to(torch::kFloat32) / K;
+      out[g] = policy_->actor()->forward(pb.x_k, t, pb.obs);
+      torch::NoGradGuard ng;
+      auto y = policy_->expected_target_from_output(out[g].detach(), pb.x_k, t);
+      y_hat.narrow(0, lo, n).copy_(y);
+      if (grads_at_y) {
+        auto gr = grad_fn(pb.obs, y);
+        check_tensor(gr, "grad_fn result", {n, pc.horizon_steps, pc.action_dim});
+        g_at_y.narrow(0, lo, n).copy_(gr);
+      }
+    });
+  }
+  // The field over all states at once (its diagnostics are means over the whole batch).
+  SvgdResult phi;
+  if (!bptt) phi = field_from(batch, y_hat, g_at_y);
+  // Phase 2: each group's share of the losses and its parameter gradients.
+  std::vector<ActorLosses> L(static_cast<size_t>(G));
+  std::vector<std::vector<torch::Tensor>> grads(static_cast<size_t>(G));
+  const int64_t A = pc.action_size();
+  run_groups(G, [&](int64_t g) {
+    const auto& pb = part[g];
+    if (bptt) {
+      L[g] = bptt_losses(pb, weight[g]);
+    } else {
+      const int64_t s_lo = g * B / G;
+      auto phi_g = phi.phi.narrow(0, s_lo, pb.states).reshape({pb.states * P, pc.horizon_steps, pc.action_dim});
+      L[g] = losses_from_output(pb, out[g], phi_g, weight[g]);
+    }
+    grads[g] = torch::autograd::grad({L[g].total}, params, {}, /*retain_graph=*/false, /*create_graph=*/false,
+                                     /*allow_unused=*/true);
+  });
+  out.clear();
+  // The groups' gradients summed in group order (the same sum whatever thread ran which group).
+  set_lr();
+  opt_->zero_grad();
+  for (size_t i = 0; i < params.size(); ++i) {
+    torch::Tensor sum;
+    for (int64_t g = 0; g < G; ++g) {
+      const auto& gi = grads[g][i];
+      if (!gi.defined()) continue;
+      sum = sum.defined() ? sum + gi : gi;
+    }
+    if (sum.defined()) params[i].mutable_grad() = sum;
+  }
+  opt_->step();
+  ActorStats st;
+  st.lr = current_lr();
+  ++steps_;
+  for (int64_t g = 0; g < G; ++g) {
+    st.loss += L[g].total.item<double>();
+    st.align += L[g].align.item<double>();
+    st.cons += L[g].cons.item<double>();
+    st.ref += L[g].ref.item<double>();
+  }
+  if (bptt) {
+    SvgdConfig diag = cfg_.svgd;
+    diag.field = "delta";
+    st.svgd = svgd_direction(batch.actions.reshape({B, P, A}), batch.actions.reshape({B, P, A}),
+                             batch.grads.reshape({B, P, A}), diag);
+  } else {
+    st.svgd = std::move(phi);
+  }
+  return st;
 }
 
 void ActorUpdater::save_state(torch::serialize::OutputArchive& archive) const {

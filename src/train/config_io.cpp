@@ -88,6 +88,7 @@ void visit(V& v, ActorUpdateConfig& c) {
   v.field("final_step_only", c.final_step_only);
   v.field("project_field", c.project_field);
   v.field("objective", c.objective);
+  v.field("update_groups", c.update_groups);
   v.section("svgd", c.svgd);
 }
 

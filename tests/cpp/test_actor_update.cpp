@@ -341,3 +341,125 @@ TEST(ActorUpdate, BpttMovesSamplesTowardHighQAndKeepsTheReferenceTerm) {
     EXPECT_NE(std::string(e.what()).find("objective"), std::string::npos) << e.what();
   }
 }
+
+namespace {
+// Gradients of the actor's parameters after a step (the summed gradient the optimizer used).
+std::vector<torch::Tensor> actor_grads(FlowPolicy& p) {
+  std::vector<torch::Tensor> g;
+  for (const auto& q : p.actor()->parameters()) g.push_back(q.grad().clone());
+  return g;
+}
+}  // namespace
+
+TEST(ActorUpdate, GroupedUpdateMatchesOneGroup) {
+  // update_groups G: the same draws and, up to the matmuls' rounding, the same batch, field,
+  // losses and summed parameter gradients as G = 1, for every field and the bptt objective, with
+  // groups of unequal size (5 states in 2 or 3 groups).
+  struct Case {
+    std::string field, objective;
+    int64_t groups;
+  };
+  for (const Case& c : {Case{"normal", "transport", 2}, Case{"interp", "transport", 3}, Case{"hybrid", "transport", 2},
+                        Case{"delta", "transport", 2}, Case{"normal", "bptt", 2}}) {
+    const std::string what = c.field + "/" + c.objective + "/G=" + std::to_string(c.groups);
+    ActorUpdateConfig cfg;
+    cfg.n_particles = 4;
+    cfg.svgd.field = c.field;
+    cfg.objective = c.objective;
+    auto one = std::make_shared<FlowPolicy>(policy_config(), 11);
+    auto many = std::make_shared<FlowPolicy>(policy_config(), 11);
+    ActorUpdater u1(one, cfg);
+    cfg.update_groups = c.groups;
+    ActorUpdater uG(many, cfg);
+    auto obs = torch::randn({5, 3}, make_generator(3));
+    auto g1 = make_generator(12), gG = make_generator(12);
+    auto grad_fn = quadratic_grad(0.4f);
+    for (int step = 0; step < 3; ++step) {
+      auto b1 = u1.prepare(obs, grad_fn, g1);
+      auto bG = uG.prepare(obs, grad_fn, gG);
+      EXPECT_TRUE(torch::equal(b1.k, bG.k)) << what;
+      EXPECT_TRUE(torch::equal(b1.ref_k, bG.ref_k)) << what;
+      EXPECT_TRUE(torch::equal(b1.obs, bG.obs)) << what;
+      EXPECT_TRUE(torch::equal(b1.chain.select(1, 0), bG.chain.select(1, 0))) << what;  // the same x_0
+      EXPECT_TRUE(torch::allclose(b1.chain, bG.chain, 1e-5, 1e-5)) << what;
+      EXPECT_TRUE(torch::allclose(b1.ref_x, bG.ref_x, 1e-5, 1e-5)) << what;
+      EXPECT_EQ(b1.grads.defined(), bG.grads.defined()) << what;
+      if (b1.grads.defined()) EXPECT_TRUE(torch::allclose(b1.grads, bG.grads, 1e-5, 1e-5)) << what;
+      auto s1 = u1.step(b1, grad_fn);
+      auto sG = uG.step(bG, grad_fn);
+      EXPECT_NEAR(s1.loss, sG.loss, 1e-5 * (1.0 + std::abs(s1.loss))) << what;
+      EXPECT_NEAR(s1.align, sG.align, 1e-5 * (1.0 + std::abs(s1.align))) << what;
+      EXPECT_NEAR(s1.cons, sG.cons, 1e-5 * (1.0 + std::abs(s1.cons))) << what;
+      EXPECT_NEAR(s1.ref, sG.ref, 1e-5 * (1.0 + std::abs(s1.ref))) << what;
+      EXPECT_NEAR(s1.svgd.grad_norm, sG.svgd.grad_norm, 1e-5 * (1.0 + s1.svgd.grad_norm)) << what;
+      EXPECT_NEAR(s1.svgd.particle_distance, sG.svgd.particle_distance, 1e-5) << what;
+      if (c.objective == "transport") EXPECT_TRUE(torch::allclose(s1.svgd.phi, sG.svgd.phi, 1e-4, 1e-5)) << what;
+      auto gr1 = actor_grads(*one), grG = actor_grads(*many);
+      double scale = 0.0;
+      for (const auto& g : gr1) scale = std::max(scale, g.abs().max().item<double>());
+      ASSERT_GT(scale, 0.0) << what;
+      for (size_t i = 0; i < gr1.size(); ++i)
+        EXPECT_LE((gr1[i] - grG[i]).abs().max().item<double>(), 1e-4 * scale) << what << " parameter " << i;
+      for (size_t i = 0; i < gr1.size(); ++i)
+        EXPECT_TRUE(torch::allclose(one->actor()->parameters()[i], many->actor()->parameters()[i], 0, 1e-6))
+            << what << " parameter " << i;
+    }
+    EXPECT_EQ(uG.steps_taken(), 3);
+  }
+}
+
+TEST(ActorUpdate, GroupedUpdateIsDeterministicAndFallsBackToOneGroup) {
+  ActorUpdateConfig cfg;
+  cfg.n_particles = 4;
+  cfg.update_groups = 2;
+  auto run = [&](int64_t states) {
+    auto p = std::make_shared<FlowPolicy>(policy_config(), 5);
+    ActorUpdater u(p, cfg);
+    auto gen = make_generator(6);
+    auto obs = torch::randn({states, 3}, gen);
+    for (int i = 0; i < 3; ++i) u.update(obs, quadratic_grad(-0.2f), gen);
+    return snapshot(*p->actor());
+  };
+  // Two runs agree bit for bit, whichever thread ran which group.
+  const auto a = run(7);
+  auto p = std::make_shared<FlowPolicy>(policy_config(), 5);
+  {
+    ActorUpdater u(p, cfg);
+    auto gen = make_generator(6);
+    auto obs = torch::randn({7, 3}, gen);
+    for (int i = 0; i < 3; ++i) u.update(obs, quadratic_grad(-0.2f), gen);
+  }
+  EXPECT_TRUE(same(*p->actor(), a));
+  // One state cannot be split: G = 2 then is the one-group update, bit for bit.
+  const auto single = run(1);
+  cfg.update_groups = 1;
+  const auto plain = run(1);
+  for (const auto& [name, value] : plain) EXPECT_TRUE(torch::equal(value, single.at(name))) << name;
+}
+
+TEST(ActorUpdate, GroupedUpdateErrorsNameTheProblem) {
+  ActorUpdateConfig bad;
+  bad.update_groups = 0;
+  try {
+    bad.validate();
+    ADD_FAILURE() << "update_groups = 0 accepted";
+  } catch (const ArgumentError& e) {
+    EXPECT_NE(std::string(e.what()).find("update_groups"), std::string::npos) << e.what();
+  }
+  // An error inside a group's thread (here a critic gradient of the wrong shape) reaches the caller.
+  ActorUpdateConfig cfg;
+  cfg.n_particles = 4;
+  cfg.update_groups = 2;
+  auto p = std::make_shared<FlowPolicy>(policy_config(), 5);
+  ActorUpdater u(p, cfg);
+  auto gen = make_generator(6);
+  auto obs = torch::randn({4, 3}, gen);
+  ActionGradFn wrong = [](const torch::Tensor&, const torch::Tensor& a) { return a.narrow(0, 0, 1); };
+  try {
+    u.update(obs, wrong, gen);
+    ADD_FAILURE() << "a wrong-shaped gradient was accepted";
+  } catch (const ArgumentError& e) {
+    EXPECT_NE(std::string(e.what()).find("grad_fn result"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(u.steps_taken(), 0);
+}

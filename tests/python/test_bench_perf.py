@@ -3,6 +3,7 @@ is fair): its velocity net with an rldt.FlowPolicy's weights gives the policy's 
 SVGD field matches rldt.svgd_direction. bench/perf.py --quick runs end to end (no timings checked)."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -106,18 +107,21 @@ def test_rollout_groups_driver_runs():
 
 def test_alternating_driver_reads_every_benchmark_of_the_op():
     """bench/perf_alternate.py --op inference: a ratio line for both C++ paths at both sizes, and
-    with --malloc-untuned the RLDT_MALLOC_TUNING=0 side's two ratio lines too."""
+    with --malloc-untuned the RLDT_MALLOC_TUNING=0 side's two ratio lines too, and with --peak each
+    benchmark's share of the matmul peak."""
     exe = REPO / "build" / "rldt_bench_perf"
     if not exe.exists():
         pytest.skip("build/rldt_bench_perf not built")
     env = dict(os.environ, PYTHONPATH=str(REPO / "python"))
     out = subprocess.run([sys.executable, str(REPO / "bench" / "perf_alternate.py"), "--op", "inference", "--rounds",
-                          "1", "--min-time", "0.01", "--malloc-untuned"], capture_output=True, text=True, env=env,
+                          "1", "--min-time", "0.01", "--malloc-untuned", "--peak"], capture_output=True, text=True, env=env,
                          cwd=REPO, timeout=600)
     assert out.returncode == 0, out.stderr
     for name in ("ActorInference 1", "ActorInference 100", "ActorInferenceEigen 1", "ActorInferenceEigen 100"):
         for what in ("C++/eager", "C++ malloc untuned/eager", "C++ tuned/untuned"):
             assert f"{name}: {what} per round" in out.stdout, out.stdout
+        assert re.search(rf"{name}: share of the matmul peak per round \d+%; median \d+% \(peak \d+ GFLOP/s\)",
+                         out.stdout), out.stdout
 
 
 # A `perf report --sort dso,sym -g none --stdio` excerpt (the 16x8 actor update, trimmed).

@@ -4,6 +4,7 @@ import threading
 import time
 
 import numpy as np
+import pytest
 
 import rldt
 
@@ -115,3 +116,35 @@ def test_blas_thread_setting_reaches_the_loaded_openblas():
 
     with pytest.raises(rldt.ArgumentError, match="'n'"):
         rldt.set_blas_num_threads(0)
+
+
+def test_grouped_actor_update_calls_a_python_grad_fn_from_its_threads():
+    # update_groups=2: each group's thread calls grad_fn (the binding takes the GIL there); the
+    # update matches the one-group update up to the matmuls' rounding, and the groups really ran on
+    # other threads than the caller's.
+    cfg = rldt.FlowPolicyConfig(obs_dim=3, action_dim=2, horizon_steps=2, denoising_steps=4, mlp_dims=[32, 32, 32])
+    obs = np.random.default_rng(5).normal(size=(6, 3)).astype(np.float32)
+    callers = set()
+
+    def grad_fn(o, a):
+        callers.add(threading.get_ident())
+        return (-2.0 * (a - 0.3)).astype(np.float32)
+
+    results = {}
+    for groups in (1, 2):
+        pol = rldt.FlowPolicy(cfg, seed=4)
+        upd = rldt.ActorUpdater(pol, rldt.ActorUpdateConfig(n_particles=4, lr=1e-3, update_groups=groups), seed=9)
+        assert upd.config.update_groups == groups
+        callers.clear()
+        stats = [upd.update(obs, grad_fn=grad_fn) for _ in range(2)]
+        results[groups] = (stats, pol.state_dict("actor"), set(callers))
+    (s1, w1, c1), (s2, w2, c2) = results[1], results[2]
+    assert c1 == {threading.get_ident()}
+    assert len(c2) >= 1 and c2 != {threading.get_ident()}, c2
+    for a, b in zip(s1, s2):
+        for key in ("loss", "align", "cons", "ref"):
+            assert b[key] == pytest.approx(a[key], rel=1e-5, abs=1e-7), key
+    for key in w1:
+        np.testing.assert_allclose(w2[key], w1[key], rtol=0, atol=1e-6, err_msg=key)
+    with pytest.raises(ValueError, match="update_groups"):
+        rldt.ActorUpdateConfig(update_groups=0)

@@ -23,6 +23,7 @@
 
 #include "rldt/algo/flow_policy.hpp"
 #include "rldt/algo/svgd.hpp"
+#include "rldt/util/thread_pool.hpp"
 
 namespace rldt {
 
@@ -46,6 +47,16 @@ struct ActorUpdateConfig {
   // exactly −∇_θ mean_n Q(s, a_n(θ))), ĝ divided per state by ḡ = mean_j ||g_j|| unless
   // svgd.q_norm is "none"; plus the same L_ref. No field, no L_cons; svgd.field is ignored.
   std::string objective = "transport";
+  // Threads for one update (issue 6). G >= 2 splits the B states into G contiguous groups of whole
+  // states (min(G, B) groups); each group samples its particles' chains, takes its critic
+  // gradients, runs its forward passes and back-propagates its share of the loss on its own thread,
+  // with one BLAS thread per group, and the groups' parameter gradients are summed in group order
+  // (the SVGD field is computed once over all states, between the two phases). The random draws are
+  // those of G = 1, but smaller matmuls round differently in the last bits, so an update's result
+  // depends on G (deterministic for a given G, whatever the timing). G = 1: one thread of control,
+  // matmuls on the BLAS's own threads. grad_fn must be callable from several threads at once when
+  // G >= 2 (CriticEnsemble::action_grad is; the Python binding takes the GIL around a Python one).
+  int64_t update_groups = 1;
   SvgdConfig svgd;
   void validate() const;
 };
@@ -109,12 +120,24 @@ class ActorUpdater {
   void load_state(torch::serialize::InputArchive& archive, const std::string& path);
 
  private:
-  ActorLosses losses_from_output(const ActorBatch& batch, const torch::Tensor& out, const torch::Tensor& phi);
-  torch::Tensor ref_loss(const ActorBatch& batch);
+  // `weight` scales the row means (a group's share n_g / N of the batch's rows; 1 for the whole batch).
+  ActorLosses losses_from_output(const ActorBatch& batch, const torch::Tensor& out, const torch::Tensor& phi,
+                                 double weight = 1.0);
+  torch::Tensor ref_loss(const ActorBatch& batch, double weight = 1.0);
+  ActorLosses bptt_losses(const ActorBatch& batch, double weight);
+  // The field from expected targets y (N, H, d) and, for "interp"/"delta", the gradients taken there.
+  SvgdResult field_from(const ActorBatch& batch, const torch::Tensor& y, const torch::Tensor& grads_at_y) const;
+  void set_lr();
   ActorStats apply(const ActorLosses& L);
+  // update_groups >= 2: the grouped versions of prepare and step.
+  int64_t num_groups(int64_t states) const;
+  void run_groups(int64_t groups, const std::function<void(int64_t g)>& fn);
+  ActorBatch prepare_grouped(const torch::Tensor& obs, const ActionGradFn& grad_fn, at::Generator& gen);
+  ActorStats step_grouped(const ActorBatch& batch, const ActionGradFn& grad_fn);
   std::shared_ptr<FlowPolicy> policy_;
   ActorUpdateConfig cfg_;
   std::unique_ptr<torch::optim::Adam> opt_;
+  std::unique_ptr<ThreadPool> pool_;  // update_groups >= 2
   int64_t steps_ = 0;
 };
 
