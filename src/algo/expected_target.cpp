@@ -264,6 +264,23 @@ void ActorUpdater::run_groups(int64_t groups, const std::function<void(int64_t g
   pool_->parallel_for(static_cast<int>(groups), [&](int g) { fn(g); });
 }
 
+torch::Tensor ActorUpdater::act(const torch::Tensor& obs, at::Generator& gen, bool deterministic) {
+  const auto& pc = policy_->config();
+  check_tensor(obs, "obs", {-1, pc.obs_dim});
+  const int64_t B = obs.size(0), G = num_groups(B);
+  if (G == 1) return policy_->act(obs, gen, deterministic);
+  torch::NoGradGuard ng;
+  auto x0 = deterministic ? torch::zeros({B, pc.horizon_steps, pc.action_dim})
+                          : torch::randn({B, pc.horizon_steps, pc.action_dim}, gen);
+  auto out = torch::empty_like(x0);
+  run_groups(G, [&](int64_t g) {
+    torch::NoGradGuard ng_group;
+    const int64_t lo = g * B / G, n = (g + 1) * B / G - lo;
+    out.narrow(0, lo, n).copy_(policy_->act_from(x0.narrow(0, lo, n), obs.narrow(0, lo, n)));
+  });
+  return out;
+}
+
 ActorBatch ActorUpdater::prepare_grouped(const torch::Tensor& obs, const ActionGradFn& grad_fn, at::Generator& gen) {
   const auto& pc = policy_->config();
   torch::NoGradGuard ng;

@@ -135,6 +135,14 @@ FlowSample FlowPolicy::sample_from(const torch::Tensor& x0, const torch::Tensor&
   return s;
 }
 
+torch::Tensor FlowPolicy::act_from(const torch::Tensor& x0, const torch::Tensor& obs) {
+  check_tensor(obs, "obs", {-1, cfg_.obs_dim});
+  check_tensor(x0, "x0", {obs.size(0), cfg_.horizon_steps, cfg_.action_dim});
+  auto x = integrate_from(x0.to(torch::kFloat).clone(), obs, actor_, nullptr);
+  if (cfg_.final_action_clip > 0) x.clamp_(-cfg_.final_action_clip, cfg_.final_action_clip);
+  return x;
+}
+
 void FlowPolicy::set_final_action_clip(double clip) {
   check_arg(clip >= 0.0, "final_action_clip must be >= 0 (0 = off), got ", clip);
   cfg_.final_action_clip = clip;

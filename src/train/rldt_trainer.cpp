@@ -388,7 +388,7 @@ void RldtTrainer::critic_round(const TrajectoryBatch& batch, double scale, Itera
   torch::Tensor boot;  // (n·T, S, H, d)
   {
     auto next = batch.next_obs.reshape({n * T, O}).repeat_interleave(S, 0);
-    boot = policy_->act(next, gen_, det).view({n * T, S, H, d});
+    boot = updater_->act(next, gen_, det).view({n * T, S, H, d});  // actor.update_groups threads
   }
   auto rewards = batch.rewards * scale;
   const int64_t steps = cfg_.q_update_steps / cfg_.q_repeat;

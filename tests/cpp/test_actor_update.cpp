@@ -463,3 +463,34 @@ TEST(ActorUpdate, GroupedUpdateErrorsNameTheProblem) {
   }
   EXPECT_EQ(u.steps_taken(), 0);
 }
+
+TEST(ActorUpdate, GroupedActDrawsAsFlowPolicyActDoes) {
+  // ActorUpdater::act (the critic round's bootstrap sampling): FlowPolicy::act's draws and clamp;
+  // with update_groups = 3 the rows are sampled in three ranges (7 rows: 2 / 2 / 3) and agree to
+  // rounding, and the generator ends where FlowPolicy::act leaves it.
+  auto pc = policy_config();
+  pc.final_action_clip = 0.5;
+  auto policy = std::make_shared<FlowPolicy>(pc, 21);
+  ActorUpdateConfig cfg;
+  cfg.update_groups = 3;
+  ActorUpdater grouped(policy, cfg);
+  ActorUpdater plain(policy, ActorUpdateConfig{});
+  auto obs = torch::randn({7, 3}, make_generator(1));
+  for (bool det : {false, true}) {
+    auto g1 = make_generator(4), g2 = make_generator(4), g3 = make_generator(4);
+    auto a_policy = policy->act(obs, g1, det);
+    auto a_plain = plain.act(obs, g2, det);
+    auto a_grouped = grouped.act(obs, g3, det);
+    EXPECT_TRUE(torch::equal(a_plain, a_policy)) << det;  // one group is FlowPolicy::act itself
+    EXPECT_TRUE(torch::allclose(a_grouped, a_policy, 1e-5, 1e-6)) << det;
+    EXPECT_LE(a_grouped.abs().max().item<double>(), 0.5) << det;  // clamped
+    // The generators continue alike: the grouped act drew exactly what FlowPolicy::act drew.
+    EXPECT_TRUE(torch::equal(torch::randn({4}, g1), torch::randn({4}, g3))) << det;
+  }
+  // act_from with act's own x_0 is act, bit for bit.
+  auto g1 = make_generator(9), g2 = make_generator(9);
+  auto a = policy->act(obs, g1);
+  auto x0 = torch::randn({7, pc.horizon_steps, pc.action_dim}, g2);
+  EXPECT_TRUE(torch::equal(policy->act_from(x0, obs), a));
+  EXPECT_THROW(policy->act_from(x0.narrow(0, 0, 6), obs), ArgumentError);
+}

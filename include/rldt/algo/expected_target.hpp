@@ -112,6 +112,11 @@ class ActorUpdater {
   ActorStats step(const ActorBatch& batch, const ActionGradFn& grad_fn);
   // prepare + step.
   ActorStats update(const torch::Tensor& obs, const ActionGradFn& grad_fn, at::Generator& gen);
+  // The policy's actions for obs (B, O) → (B, H, d), with FlowPolicy::act's draws (x_0 ~ N(0, I) from
+  // `gen`, or 0 when deterministic) and clamp; with update_groups G >= 2 the rows are sampled in G
+  // contiguous ranges on this updater's threads, one BLAS thread each (results then differ from
+  // FlowPolicy::act in the last bits). The trainer samples the critic's bootstrap actions with it.
+  torch::Tensor act(const torch::Tensor& obs, at::Generator& gen, bool deterministic = false);
 
   // Checkpoint state: the Adam state and the step count (which sets the warm-up lr), as entries of `archive` (a section
   // of a checkpoint file). load_state restores it into an updater of the same policy architecture and config; errors

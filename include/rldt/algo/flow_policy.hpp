@@ -94,6 +94,9 @@ class FlowPolicy {
   // many samplings up front (RldtTrainer's grouped rollout, which samples row ranges from several
   // threads). Row i depends only on x0[i] and obs[i]. obs: (B, O).
   FlowSample sample_from(const torch::Tensor& x0, const torch::Tensor& obs);
+  // act() from a given x_0 (B, H, d): final actions only, clamped as act() clamps them. Thread-safe
+  // like sample_from (callers sampling row ranges from several threads). obs: (B, O) → (B, H, d).
+  torch::Tensor act_from(const torch::Tensor& x0, const torch::Tensor& obs);
 
   // Expected target ŷ = x_k + (1 − t_k)·v_θ(x_k, t_k | s) with t_k = k/K, using the
   // trained actor; runs with autograd unless called under a NoGradGuard.
