@@ -221,7 +221,10 @@ void bind_configs(py::module_& m) {
         .field("weight_decay", &CriticConfig::weight_decay, "AdamW weight decay")
         .field("target_momentum", &CriticConfig::target_momentum, "Polyak m: Qbar <- m Qbar + (1 - m) Q")
         .field("q_target_min", &CriticConfig::q_target_min, "lower clip of bootstrap values")
-        .field("q_target_max", &CriticConfig::q_target_max, "upper clip of bootstrap values");
+        .field("q_target_max", &CriticConfig::q_target_max, "upper clip of bootstrap values")
+        .field("update_groups", &CriticConfig::update_groups,
+               "G >= 2: update() and bootstrap_value() run the members in G groups on their own threads (one BLAS "
+               "thread each). Results depend on G in the last bits");
     b.finish();
   }
   {

@@ -6,6 +6,7 @@
 
 #include "rldt/algo/flow_policy.hpp"  // copy_module_state, polyak_average
 #include "rldt/nn/mlp.hpp"
+#include "rldt/util/blas_threads.hpp"
 #include "rldt/util/check.hpp"
 #include "rldt/util/malloc_tuning.hpp"
 #include "rldt/util/rng.hpp"
@@ -27,6 +28,8 @@ void CriticConfig::validate() const {
   check_arg(target_momentum >= 0.0 && target_momentum <= 1.0, "target_momentum must be in [0, 1], got ",
             target_momentum);
   check_arg(q_target_min <= q_target_max, "q_target_min must be <= q_target_max");
+  check_arg(update_groups >= 1 && update_groups <= 256, "critic update_groups must be in [1, 256], got ",
+            update_groups);
 }
 
 EnsembleMLPImpl::EnsembleMLPImpl(int64_t members, std::vector<int64_t> dims, std::string activation, double init_std,
@@ -60,6 +63,17 @@ torch::Tensor EnsembleMLPImpl::forward(const torch::Tensor& x) {
   return h.squeeze(-1);
 }
 
+torch::Tensor EnsembleMLPImpl::forward_member(const torch::Tensor& x, int64_t m) {
+  check_arg(m >= 0 && m < members_, "member must be in [0, ", members_, "), got ", m);
+  torch::Tensor h = x;
+  const size_t L = weights_.size();
+  for (size_t l = 0; l < L; ++l) {
+    h = torch::addmm(biases_[l].select(0, m), h, weights_[l].select(0, m));
+    if (l + 1 < L) h = apply_activation(activation_, h);
+  }
+  return h.squeeze(-1);
+}
+
 CriticEnsemble::CriticEnsemble(CriticConfig cfg, uint64_t seed) : cfg_(std::move(cfg)) {
   cfg_.validate();
   tune_malloc_for_training();
@@ -71,6 +85,10 @@ CriticEnsemble::CriticEnsemble(CriticConfig cfg, uint64_t seed) : cfg_(std::move
   q_target_ = EnsembleMLP(cfg_.ensemble_size, dims, cfg_.activation, cfg_.init_std, gen);
   copy_module_state(*q_target_, *q_);
   for (auto& p : q_target_->parameters()) p.set_requires_grad(false);
+  if (num_groups() > 1) {
+    pool_ = std::make_shared<ThreadPool>(static_cast<int>(num_groups()));
+    pool_mutex_ = std::make_shared<std::mutex>();
+  }
   opt_ = std::make_shared<torch::optim::AdamW>(q_->parameters(),
                                                torch::optim::AdamWOptions(cfg_.lr).weight_decay(cfg_.weight_decay));
 }
@@ -129,12 +147,32 @@ torch::Tensor CriticEnsemble::bootstrap_value(const torch::Tensor& obs, const to
   torch::NoGradGuard ng;
   auto obs_rep = obs.repeat_interleave(S, 0);
   auto flat = actions.reshape({n * S, actions.size(2), actions.size(3)});
-  auto qmin = std::get<0>(q_target(obs_rep, flat).min(0));  // (n·S,)
+  torch::Tensor qs;  // (M, n·S)
+  if (num_groups() > 1) {
+    auto x = input(obs_rep, flat, "actions");
+    qs = torch::empty({cfg_.ensemble_size, n * S});
+    run_member_groups([&](int64_t, int64_t m_lo, int64_t m_hi) {
+      torch::NoGradGuard ng_group;  // grad mode is per thread
+      for (int64_t m = m_lo; m < m_hi; ++m) qs[m].copy_(q_target_->forward_member(x, m));
+    });
+  } else {
+    qs = q_target(obs_rep, flat);
+  }
+  auto qmin = std::get<0>(qs.min(0));  // (n·S,)
   return qmin.view({n, S}).mean(1).clamp(cfg_.q_target_min, cfg_.q_target_max);
 }
 
 torch::Tensor CriticEnsemble::loss(const torch::Tensor& obs, const torch::Tensor& chunks,
                                    const torch::Tensor& targets) {
+  torch::Tensor x, y, w;
+  split(obs, chunks, targets, x, y, w);
+  auto pred = q_->forward(x);  // (M, per·T)
+  auto per_member = ((pred - y).pow(2) * w).sum(1) / w.sum(1);
+  return per_member.sum();
+}
+
+void CriticEnsemble::split(const torch::Tensor& obs, const torch::Tensor& chunks, const torch::Tensor& targets,
+                           torch::Tensor& x, torch::Tensor& y, torch::Tensor& w) {
   check_tensor(targets, "targets", {-1, -1});
   const int64_t n = targets.size(0), T = targets.size(1), M = cfg_.ensemble_size;
   check_tensor(obs, "obs", {n, T, cfg_.obs_dim});
@@ -149,16 +187,66 @@ torch::Tensor CriticEnsemble::loss(const torch::Tensor& obs, const torch::Tensor
   auto valid = (idx < n).to(torch::kFloat32);
   idx = idx.clamp_max(n - 1);
   auto flat_idx = idx.reshape({-1});
-  auto x = input(obs.index_select(0, flat_idx).reshape({M * per * T, cfg_.obs_dim}),
-                 chunks.index_select(0, flat_idx).reshape({M * per * T, chunks.size(2), chunks.size(3)}), "chunks");
-  auto y = targets.index_select(0, flat_idx).reshape({M, per * T});
-  auto pred = q_->forward(x.view({M, per * T, -1}));  // (M, per·T)
-  auto w = valid.repeat_interleave(T, 1);             // (M, per·T)
-  auto per_member = ((pred - y).pow(2) * w).sum(1) / w.sum(1);
-  return per_member.sum();
+  x = input(obs.index_select(0, flat_idx).reshape({M * per * T, cfg_.obs_dim}),
+            chunks.index_select(0, flat_idx).reshape({M * per * T, chunks.size(2), chunks.size(3)}), "chunks")
+          .view({M, per * T, -1});
+  y = targets.index_select(0, flat_idx).reshape({M, per * T});
+  w = valid.repeat_interleave(T, 1);  // (M, per·T)
+}
+
+int64_t CriticEnsemble::num_groups() const {
+  return std::max<int64_t>(1, std::min(cfg_.update_groups, cfg_.ensemble_size));
+}
+
+void CriticEnsemble::run_member_groups(const std::function<void(int64_t g, int64_t m_lo, int64_t m_hi)>& fn) {
+  const int64_t G = num_groups(), M = cfg_.ensemble_size;
+  auto group = [&](int64_t g) { fn(g, g * M / G, (g + 1) * M / G); };
+  ScopedBlasThreads one_blas_thread_each(1);
+  std::unique_lock<std::mutex> lock(*pool_mutex_, std::try_to_lock);
+  if (!lock.owns_lock()) {  // another call is using the pool: the same work, group after group
+    for (int64_t g = 0; g < G; ++g) group(g);
+    return;
+  }
+  pool_->parallel_for(static_cast<int>(G), [&](int g) { group(g); });
+}
+
+double CriticEnsemble::update_grouped(const torch::Tensor& obs, const torch::Tensor& chunks,
+                                      const torch::Tensor& targets) {
+  torch::Tensor x, y, w;
+  split(obs, chunks, targets, x, y, w);
+  const int64_t G = num_groups(), M = cfg_.ensemble_size;
+  const auto params = q_->parameters();
+  std::vector<torch::Tensor> member_loss(static_cast<size_t>(M));
+  std::vector<std::vector<torch::Tensor>> grads(static_cast<size_t>(G));
+  run_member_groups([&](int64_t g, int64_t m_lo, int64_t m_hi) {
+    torch::Tensor total;
+    for (int64_t m = m_lo; m < m_hi; ++m) {
+      auto pred = q_->forward_member(x[m], m);
+      member_loss[m] = ((pred - y[m]).pow(2) * w[m]).sum() / w[m].sum();
+      total = total.defined() ? total + member_loss[m] : member_loss[m];
+    }
+    grads[g] = torch::autograd::grad({total}, params, {}, /*retain_graph=*/false, /*create_graph=*/false,
+                                     /*allow_unused=*/true);
+  });
+  // Each group's gradient is zero outside its members' slices, so the sum is exact.
+  opt_->zero_grad();
+  for (size_t i = 0; i < params.size(); ++i) {
+    torch::Tensor sum;
+    for (int64_t g = 0; g < G; ++g) {
+      const auto& gi = grads[g][i];
+      if (gi.defined()) sum = sum.defined() ? sum + gi : gi;
+    }
+    if (sum.defined()) params[i].mutable_grad() = sum;
+  }
+  opt_->step();
+  polyak_update();
+  double l = 0.0;
+  for (int64_t m = 0; m < M; ++m) l += member_loss[m].item<double>();
+  return l;
 }
 
 double CriticEnsemble::update(const torch::Tensor& obs, const torch::Tensor& chunks, const torch::Tensor& targets) {
+  if (num_groups() > 1) return update_grouped(obs, chunks, targets);
   auto l = loss(obs, chunks, targets);
   opt_->zero_grad();
   l.backward();

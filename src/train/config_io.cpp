@@ -65,6 +65,7 @@ void visit(V& v, CriticConfig& c) {
   v.field("target_momentum", c.target_momentum);
   v.field("q_target_min", c.q_target_min);
   v.field("q_target_max", c.q_target_max);
+  v.field("update_groups", c.update_groups);
 }
 
 template <class V>

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <tuple>
 #include <utility>
@@ -661,6 +662,11 @@ IterationMetrics RldtTrainer::update() {
     const double critic_lr = cfg_.critic.lr * std::pow(cfg_.critic_lr_decay, static_cast<double>(itr_));
     // An lr that underflows to 0 (critic_lr_decay^i tiny) keeps the smallest positive value instead.
     critic_->set_lr(std::max(critic_lr, std::numeric_limits<double>::min()));
+    // With both updates grouped every large matmul of the rounds runs on the updaters' threads with
+    // one BLAS thread each; holding OpenBLAS at one thread between them keeps its own workers from
+    // spinning after a two-thread call while the groups want both cores.
+    std::optional<ScopedBlasThreads> one_blas_thread;
+    if (cfg_.actor.update_groups > 1 && cfg_.critic.update_groups > 1) one_blas_thread.emplace(1);
     for (int64_t r = 0; r < cfg_.q_repeat; ++r) {
       auto batch = buffer_.sample_mixed(fresh_, cfg_.n_envs, cfg_.new_fraction, gen_);
       if (cfg_.critic_trains(itr_)) {

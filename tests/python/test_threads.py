@@ -120,8 +120,8 @@ def test_blas_thread_setting_reaches_the_loaded_openblas():
 
 def test_grouped_actor_update_calls_a_python_grad_fn_from_its_threads():
     # update_groups=2: each group's thread calls grad_fn (the binding takes the GIL there); the
-    # update matches the one-group update up to the matmuls' rounding, and the groups really ran on
-    # other threads than the caller's.
+    # update matches the one-group update up to the matmuls' rounding. (Which threads ran the groups
+    # is up to the pool: a caller that finishes its block early takes the other one too.)
     cfg = rldt.FlowPolicyConfig(obs_dim=3, action_dim=2, horizon_steps=2, denoising_steps=4, mlp_dims=[32, 32, 32])
     obs = np.random.default_rng(5).normal(size=(6, 3)).astype(np.float32)
     callers = set()
@@ -140,7 +140,7 @@ def test_grouped_actor_update_calls_a_python_grad_fn_from_its_threads():
         results[groups] = (stats, pol.state_dict("actor"), set(callers))
     (s1, w1, c1), (s2, w2, c2) = results[1], results[2]
     assert c1 == {threading.get_ident()}
-    assert len(c2) >= 1 and c2 != {threading.get_ident()}, c2
+    assert len(c2) >= 1, c2
     for a, b in zip(s1, s2):
         for key in ("loss", "align", "cons", "ref"):
             assert b[key] == pytest.approx(a[key], rel=1e-5, abs=1e-7), key
@@ -148,3 +148,23 @@ def test_grouped_actor_update_calls_a_python_grad_fn_from_its_threads():
         np.testing.assert_allclose(w2[key], w1[key], rtol=0, atol=1e-6, err_msg=key)
     with pytest.raises(ValueError, match="update_groups"):
         rldt.ActorUpdateConfig(update_groups=0)
+
+
+def test_grouped_critic_update_matches_the_batched_one():
+    # critic update_groups=2: the two members' passes on two threads (one BLAS thread each); the
+    # same loss and weights as the batched update up to the matmuls' rounding.
+    rng = np.random.default_rng(7)
+    obs = rng.normal(size=(6, 5, 3)).astype(np.float32)
+    chunks = rng.normal(size=(6, 5, 2, 2)).astype(np.float32)
+    targets = rng.normal(size=(6, 5)).astype(np.float32)
+    out = {}
+    for groups in (1, 2):
+        c = rldt.CriticEnsemble(rldt.CriticConfig(obs_dim=3, action_dim=2, act_steps=2, hidden=[32, 32],
+                                                  update_groups=groups), seed=2)
+        assert c.config.update_groups == groups
+        losses = [c.update(obs, chunks, targets) for _ in range(3)]
+        out[groups] = (losses, c.q(obs[:, 0], chunks[:, 0]))
+    np.testing.assert_allclose(out[2][0], out[1][0], rtol=1e-5)
+    np.testing.assert_allclose(out[2][1], out[1][1], rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="update_groups"):
+        rldt.CriticConfig(update_groups=0)

@@ -12,9 +12,13 @@
 #include <torch/serialize/input-archive.h>
 #include <torch/serialize/output-archive.h>
 
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
+
+#include "rldt/util/thread_pool.hpp"
 
 namespace rldt {
 
@@ -31,6 +35,13 @@ struct CriticConfig {
   double target_momentum = 0.995;  // Q̄ ← m·Q̄ + (1−m)·Q
   double q_target_min = -1e6;      // clip of bootstrap values
   double q_target_max = 1e6;
+  // Threads for update() and bootstrap_value() (issue 6). G >= 2 splits the M members into
+  // min(G, M) contiguous groups that run their forward and backward passes on their own threads,
+  // one BLAS thread each; members have their own parameters, so the gradients are the members'
+  // own. Per-member matmuls on one BLAS thread round differently in the last bits from the batched
+  // pass, so results depend on G (deterministic for a given G). A runtime setting: not stored in
+  // critic files (load() gives 1), but in a trainer's config.
+  int64_t update_groups = 1;
 
   int64_t input_dim() const { return obs_dim + act_steps * action_dim; }
   void validate() const;
@@ -44,6 +55,8 @@ class EnsembleMLPImpl : public torch::nn::Module {
                   at::Generator& gen);
   // x: (N, in) shared by all members, or (M, N, in) one batch per member → (M, N)
   torch::Tensor forward(const torch::Tensor& x);
+  // Member m alone: x (N, in) → (N,). Gradients reach member m's slices of the weights.
+  torch::Tensor forward_member(const torch::Tensor& x, int64_t m);
   int64_t members() const { return members_; }
 
  private:
@@ -105,7 +118,17 @@ class CriticEnsemble {
 
  private:
   torch::Tensor input(const torch::Tensor& obs, const torch::Tensor& chunk, const char* chunk_name) const;
+  // The trajectory split of loss(): inputs (M, R, in), targets and weights (M, R).
+  void split(const torch::Tensor& obs, const torch::Tensor& chunks, const torch::Tensor& targets, torch::Tensor& x,
+             torch::Tensor& y, torch::Tensor& w);
+  // update_groups >= 2: fn(first member, end member) for each group, on the pool's threads with one
+  // BLAS thread each (in the caller, group after group, if another call holds the pool).
+  int64_t num_groups() const;
+  void run_member_groups(const std::function<void(int64_t g, int64_t m_lo, int64_t m_hi)>& fn);
+  double update_grouped(const torch::Tensor& obs, const torch::Tensor& chunks, const torch::Tensor& targets);
   CriticConfig cfg_;
+  std::shared_ptr<ThreadPool> pool_;  // update_groups >= 2 (copies share it; pool_mutex_ guards it)
+  std::shared_ptr<std::mutex> pool_mutex_;
   EnsembleMLP q_{nullptr}, q_target_{nullptr};
   std::shared_ptr<torch::optim::AdamW> opt_;
 };
