@@ -58,7 +58,7 @@ def op_flops(name):
         # with grad and its backward + reference term (forward/backward of the actor, the frozen
         # reference forward)
         return n * (pt.K * fv + pt.M * fq * 2 + 3 * fv + 3 * fv + fv)
-    if kind == "CriticUpdate":
+    if kind in ("CriticUpdate", "CriticUpdateGrouped"):
         return 3.0 * int(arg) * fq  # each sample trains one member: forward + backward
     if kind in ("Rollout", "RolloutGrouped"):
         return None
@@ -125,8 +125,8 @@ def table(cpp, eager, bare, peak):
         names.append((name, name))
         if name.startswith("ActorInference/"):  # the Eigen deployment path against the same eager code
             names.append((name.replace("ActorInference", "ActorInferenceEigen"), name))
-        if name.startswith("ActorUpdate/"):  # update_groups: 2 against the same eager update
-            names.append((name.replace("ActorUpdate", "ActorUpdateGrouped"), name))
+        if name.startswith(("ActorUpdate/", "CriticUpdate/")):  # update_groups 2 against the same eager code
+            names.append((name.replace("Update", "UpdateGrouped"), name))
     for name, eager_name in names:
         c, e = cpp.get(name), eager.get(eager_name)
         if c is None and e is None:

@@ -6,7 +6,8 @@ ratio is noise.
     PYTHONPATH=python .venv/bin/python bench/perf_alternate.py [--op actor|critic|inference] [--rounds 4] [--min-time 2]
 
 Each round runs build/rldt_bench_perf for the op's benchmarks (actor: ActorUpdate 256x8 and 16x8,
-with update_groups 1 and 2 (ActorUpdateGrouped); critic: CriticUpdate 4096 and 256 samples;
+with update_groups 1 and 2 (ActorUpdateGrouped); critic: CriticUpdate 4096 and 256 samples, also
+with update_groups 2 (CriticUpdateGrouped);
 inference: ActorInference, LibTorch and InferencePolicy, 1 and 100 states) and then
 bench/perf_torch.py's eager version for the same sizes; it prints the per-round times, the
 per-round ratios and the median ratio. With --peak each round also runs the 1024³ matmul and
@@ -36,7 +37,7 @@ from perf import op_flops  # noqa: E402
 # --op: (Google Benchmark names, sizes, the eager benchmark of bench/perf_torch.py)
 OPS = {
     "actor": (("ActorUpdate", "ActorUpdateGrouped"), (256, 16), lambda b: pt.bench_actor_update(b)),
-    "critic": (("CriticUpdate",), (4096, 256), lambda n: pt.bench_critic_update(n)),
+    "critic": (("CriticUpdate", "CriticUpdateGrouped"), (4096, 256), lambda n: pt.bench_critic_update(n)),
     "inference": (("ActorInference", "ActorInferenceEigen"), (1, 100), lambda b: pt.bench_actor_inference(b)),
 }
 
@@ -50,7 +51,8 @@ def main(argv=None) -> int:
     ap.add_argument("--min-time", type=float, default=2.0, help="Google Benchmark --benchmark_min_time (s)")
     ap.add_argument("--binary", default=str(HERE.parent / "build" / "rldt_bench_perf"))
     ap.add_argument("--op", choices=sorted(OPS), default="actor",
-                    help="actor: ActorUpdate 256x8 and 16x8 (update_groups 1 and 2); critic: CriticUpdate 4096 and 256; "
+                    help="actor: ActorUpdate 256x8 and 16x8 (update_groups 1 and 2); "
+                         "critic: CriticUpdate 4096 and 256 (update_groups 1 and 2); "
                          "inference: ActorInference (LibTorch and InferencePolicy) at 1 and 100 states")
     ap.add_argument("--malloc-untuned", action="store_true",
                     help="also run the C++ side with RLDT_MALLOC_TUNING=0 each round")

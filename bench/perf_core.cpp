@@ -100,9 +100,12 @@ BENCHMARK(BM_ActorUpdate)->Arg(256)->Arg(16)->Unit(benchmark::kMillisecond)->Use
 BENCHMARK(BM_ActorUpdateGrouped)->Arg(256)->Arg(16)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // One critic update on n (state, chunk) samples: both members forward + backward, AdamW, Polyak.
-void BM_CriticUpdate(benchmark::State& state) {
+// `groups`: CriticConfig::update_groups (the members on their own threads, one BLAS thread each).
+void critic_update_bench(benchmark::State& state, int64_t groups) {
   const int64_t n = state.range(0), traj = 16, T = n / traj;
-  CriticEnsemble critic(critic_config(), 1);
+  auto cc = critic_config();
+  cc.update_groups = groups;
+  CriticEnsemble critic(cc, 1);
   auto gen = make_generator(3);
   auto obs = torch::randn({traj, T, kObs}, gen);
   auto chunks = torch::rand({traj, T, kH, kAct}, gen) * 2 - 1;
@@ -113,7 +116,10 @@ void BM_CriticUpdate(benchmark::State& state) {
   }
   state.counters["rows"] = static_cast<double>(n);
 }
+void BM_CriticUpdate(benchmark::State& state) { critic_update_bench(state, 1); }
+void BM_CriticUpdateGrouped(benchmark::State& state) { critic_update_bench(state, 2); }
 BENCHMARK(BM_CriticUpdate)->Arg(4096)->Arg(256)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_CriticUpdateGrouped)->Arg(4096)->Arg(256)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 RldtTrainerConfig hopper_rollout_config(int64_t n_envs, int64_t groups = 1) {
   RldtTrainerConfig c;
