@@ -92,12 +92,14 @@ RunConfig everything_changed() {
   t.critic.target_momentum = 0.9;
   t.critic.q_target_min = -100;
   t.critic.q_target_max = 1e300;
+  t.critic.update_groups = 2;
   t.actor.n_particles = 4;
   t.actor.lr = 1e-4;
   t.actor.lr_warmup_steps = 3;
   t.actor.c_cons = 0.25;
   t.actor.kl_coef = 0.0;
   t.actor.project_field = true;
+  t.actor.update_groups = 3;
   t.actor.svgd = {0.01, 0.5, "q_grad", 0.1, 10.0, 1e-6, "hybrid"};
   return c;
 }
@@ -121,6 +123,8 @@ TEST(Config, RoundTripKeepsEveryField) {
     EXPECT_EQ(back.trainer.critic.q_target_max, c.trainer.critic.q_target_max);
     EXPECT_EQ(back.trainer.actor.svgd.field, c.trainer.actor.svgd.field);
     EXPECT_EQ(back.trainer.actor.project_field, c.trainer.actor.project_field);
+    EXPECT_EQ(back.trainer.actor.update_groups, c.trainer.actor.update_groups);
+    EXPECT_EQ(back.trainer.critic.update_groups, c.trainer.critic.update_groups);
     EXPECT_EQ(back.trainer.actor.svgd.q_norm_eps, c.trainer.actor.svgd.q_norm_eps);
     EXPECT_EQ(back.trainer.exploration.action_sample_noise, c.trainer.exploration.action_sample_noise);
     EXPECT_EQ(back.trainer.exploration.sample_mode, c.trainer.exploration.sample_mode);
