@@ -127,6 +127,8 @@ def table(cpp, eager, bare, peak):
             names.append((name.replace("ActorInference", "ActorInferenceEigen"), name))
         if name.startswith(("ActorUpdate/", "CriticUpdate/")):  # update_groups 2 against the same eager code
             names.append((name.replace("Update", "UpdateGrouped"), name))
+        if name == "HopperCpuIteration":  # actor and critic update_groups 2
+            names.append(("HopperCpuIterationGrouped", name))
     for name, eager_name in names:
         c, e = cpp.get(name), eager.get(eager_name)
         if c is None and e is None:
@@ -151,10 +153,11 @@ def table(cpp, eager, bare, peak):
             lines.append(f"\n{name}: C++ {cs:.0f} env steps/s, eager (Gymnasium SyncVectorEnv) {es:.0f} env steps/s, "
                          f"ratio {cs / es:.2f}x{extra}")
     c, e = cpp.get("HopperCpuIteration"), eager.get("HopperCpuIteration")
-    if c:
-        lines.append(f"\nHopper CPU iteration (C++): {c['median_s']:.2f} s = rollout {c['s_rollout']:.2f} + critic "
-                     f"{c['s_critic']:.2f} + actor {c['s_actor']:.2f} (+ rest); evaluation iteration "
-                     f"{c['s_eval_iteration']:.2f} s")
+    for label, it in (("C++", c), ("C++, update_groups 2", cpp.get("HopperCpuIterationGrouped"))):
+        if it:
+            lines.append(f"\nHopper CPU iteration ({label}): {it['median_s']:.2f} s = rollout {it['s_rollout']:.2f} + "
+                         f"critic {it['s_critic']:.2f} + actor {it['s_actor']:.2f} (+ rest); evaluation iteration "
+                         f"{it['s_eval_iteration']:.2f} s")
     if e:
         lines.append(f"Hopper CPU iteration (eager): {e['median_s']:.2f} s = rollout {e['s_rollout']:.2f} + critic "
                      f"{e['s_critic']:.2f} + actor {e['s_actor']:.2f}" + (f"; C++ / eager {c['median_s'] / e['median_s']:.2f}" if c else ""))

@@ -170,10 +170,11 @@ BENCHMARK(BM_RolloutGrouped)->Arg(16)->Arg(64)->Unit(benchmark::kMillisecond)->U
 
 // One whole training iteration of configs/gym/hopper/finetune-cpu.yaml (random actor of the
 // file's architecture; no critic warm-up so the actor steps run), split into its phases, and the
-// deterministic evaluation iteration before it.
-void BM_HopperCpuIteration(benchmark::State& state) {
-  RunConfig run = load_run_config(RLDT_SOURCE_DIR "/configs/gym/hopper/finetune-cpu.yaml",
-                                  {"n_critic_warmup_itr=0", "val_freq=1000"});
+// deterministic evaluation iteration before it. `overrides` add to the config's (the grouped
+// variant: both updates with update_groups 2).
+void hopper_iteration_bench(benchmark::State& state, std::vector<std::string> overrides) {
+  overrides.insert(overrides.begin(), {"n_critic_warmup_itr=0", "val_freq=1000"});
+  RunConfig run = load_run_config(RLDT_SOURCE_DIR "/configs/gym/hopper/finetune-cpu.yaml", overrides);
   RldtTrainer trainer(run.trainer);
   const auto t0 = std::chrono::steady_clock::now();
   trainer.train_iteration();  // iteration 0: evaluation
@@ -191,7 +192,12 @@ void BM_HopperCpuIteration(benchmark::State& state) {
   state.counters["s_actor"] = actor / n;
   state.counters["s_eval_iteration"] = eval_s;
 }
+void BM_HopperCpuIteration(benchmark::State& state) { hopper_iteration_bench(state, {}); }
+void BM_HopperCpuIterationGrouped(benchmark::State& state) {
+  hopper_iteration_bench(state, {"actor.update_groups=2", "critic.update_groups=2"});
+}
 BENCHMARK(BM_HopperCpuIteration)->Unit(benchmark::kSecond)->UseRealTime()->Iterations(2);
+BENCHMARK(BM_HopperCpuIterationGrouped)->Unit(benchmark::kSecond)->UseRealTime()->Iterations(2);
 
 }  // namespace
 
