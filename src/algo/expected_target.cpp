@@ -331,8 +331,8 @@ ActorStats ActorUpdater::step_grouped(const ActorBatch& batch, const ActionGradF
     part[g] = state_rows(batch, g * B / G, (g + 1) * B / G);
     weight[g] = static_cast<double>(part[g].states * P) / static_cast<double>(N);
   }
-  // Phase 1 (transport): each group's forward pass with gradient, its expected targets and, for
-  // the fields that need them, the critic gradients there.
+  // Phase 2 (phase 1 is prepare_grouped's sampling; transport only): each group's forward pass
+  // with gradient, its expected targets and, for the fields that need them, the critic gradients there.
   torch::Tensor y_hat, g_at_y;
   if (!bptt) {
     y_hat = torch::empty_like(batch.x_k);
@@ -356,7 +356,7 @@ ActorStats ActorUpdater::step_grouped(const ActorBatch& batch, const ActionGradF
   // The field over all states at once (its diagnostics are means over the whole batch).
   SvgdResult phi;
   if (!bptt) phi = field_from(batch, y_hat, g_at_y);
-  // Phase 2: each group's share of the losses and its parameter gradients.
+  // Phase 3: each group's share of the losses and its parameter gradients.
   std::vector<ActorLosses> L(static_cast<size_t>(G));
   std::vector<std::vector<torch::Tensor>> grads(static_cast<size_t>(G));
   const int64_t A = pc.action_size();
