@@ -223,3 +223,20 @@ def test_lean_update_computes_the_same_chain_and_runs():
     loss = pt.actor_update_step(2, lu.lean_update)()
     assert np.isfinite(loss)
     assert lu.main(["--states", "2", "--rounds", "1", "--min-time", "0.01"]) == 0
+
+
+def test_env_pool_scaling_driver_prints_both_ways_of_stepping():
+    """bench/env_pool_scaling.py: a line per round and a ratio line for step and step_chunk; bad
+    counts are refused by name."""
+    env = dict(os.environ, PYTHONPATH=str(REPO / "python"))
+    script = str(REPO / "bench" / "env_pool_scaling.py")
+    out = subprocess.run([sys.executable, script, "--calls", "2", "--rounds", "1", "--loops", "1", "--envs", "4"],
+                         capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("round 0: step 1 thread "), out.stdout
+    for label in ("step", "step_chunk(4)"):
+        assert re.search(rf"^{re.escape(label)}: 2 / 1 threads per round [\d.]+; median [\d.]+$", out.stdout, re.M), \
+            out.stdout
+    bad = subprocess.run([sys.executable, script, "--rounds", "0"], capture_output=True, text=True, env=env,
+                         cwd=REPO, timeout=60)
+    assert bad.returncode != 0 and "--rounds" in bad.stderr
