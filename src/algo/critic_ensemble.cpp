@@ -8,6 +8,7 @@
 #include "rldt/nn/mlp.hpp"
 #include "rldt/util/blas_threads.hpp"
 #include "rldt/util/check.hpp"
+#include "rldt/util/group_threads.hpp"
 #include "rldt/util/malloc_tuning.hpp"
 #include "rldt/util/rng.hpp"
 #include "rldt/util/serialize.hpp"
@@ -201,13 +202,13 @@ int64_t CriticEnsemble::num_groups() const {
 void CriticEnsemble::run_member_groups(const std::function<void(int64_t g, int64_t m_lo, int64_t m_hi)>& fn) {
   const int64_t G = num_groups(), M = cfg_.ensemble_size;
   auto group = [&](int64_t g) { fn(g, g * M / G, (g + 1) * M / G); };
-  ScopedBlasThreads one_blas_thread_each(1);
   std::unique_lock<std::mutex> lock(*pool_mutex_, std::try_to_lock);
   if (!lock.owns_lock()) {  // another call is using the pool: the same work, group after group
+    ScopedBlasThreads one_blas_thread(1);
     for (int64_t g = 0; g < G; ++g) group(g);
     return;
   }
-  pool_->parallel_for(static_cast<int>(G), [&](int g) { group(g); });
+  run_groups_one_blas_thread(*pool_, G, group);
 }
 
 double CriticEnsemble::update_grouped(const torch::Tensor& obs, const torch::Tensor& chunks,
@@ -230,14 +231,7 @@ double CriticEnsemble::update_grouped(const torch::Tensor& obs, const torch::Ten
   });
   // Each group's gradient is zero outside its members' slices, so the sum is exact.
   opt_->zero_grad();
-  for (size_t i = 0; i < params.size(); ++i) {
-    torch::Tensor sum;
-    for (int64_t g = 0; g < G; ++g) {
-      const auto& gi = grads[g][i];
-      if (gi.defined()) sum = sum.defined() ? sum + gi : gi;
-    }
-    if (sum.defined()) params[i].mutable_grad() = sum;
-  }
+  set_summed_grads(params, grads);
   opt_->step();
   polyak_update();
   double l = 0.0;

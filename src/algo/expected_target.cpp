@@ -2,8 +2,8 @@
 
 #include <torch/torch.h>
 
-#include "rldt/util/blas_threads.hpp"
 #include "rldt/util/check.hpp"
+#include "rldt/util/group_threads.hpp"
 #include "rldt/util/malloc_tuning.hpp"
 #include "rldt/util/serialize.hpp"
 
@@ -259,9 +259,7 @@ int64_t ActorUpdater::num_groups(int64_t states) const {
 }
 
 void ActorUpdater::run_groups(int64_t groups, const std::function<void(int64_t g)>& fn) {
-  // One BLAS thread per group: the groups are the parallelism (as in grouped rollouts).
-  ScopedBlasThreads one_blas_thread_each(1);
-  pool_->parallel_for(static_cast<int>(groups), [&](int g) { fn(g); });
+  run_groups_one_blas_thread(*pool_, groups, fn);  // the groups are the parallelism
 }
 
 torch::Tensor ActorUpdater::act(const torch::Tensor& obs, at::Generator& gen, bool deterministic) {
@@ -376,15 +374,7 @@ ActorStats ActorUpdater::step_grouped(const ActorBatch& batch, const ActionGradF
   // The groups' gradients summed in group order (the same sum whatever thread ran which group).
   set_lr();
   opt_->zero_grad();
-  for (size_t i = 0; i < params.size(); ++i) {
-    torch::Tensor sum;
-    for (int64_t g = 0; g < G; ++g) {
-      const auto& gi = grads[g][i];
-      if (!gi.defined()) continue;
-      sum = sum.defined() ? sum + gi : gi;
-    }
-    if (sum.defined()) params[i].mutable_grad() = sum;
-  }
+  set_summed_grads(params, grads);
   opt_->step();
   ActorStats st;
   st.lr = current_lr();
