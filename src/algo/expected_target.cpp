@@ -258,10 +258,6 @@ int64_t ActorUpdater::num_groups(int64_t states) const {
   return std::max<int64_t>(1, std::min(cfg_.update_groups, states));
 }
 
-void ActorUpdater::run_groups(int64_t groups, const std::function<void(int64_t g)>& fn) {
-  run_groups_one_blas_thread(*pool_, groups, fn);  // the groups are the parallelism
-}
-
 torch::Tensor ActorUpdater::act(const torch::Tensor& obs, at::Generator& gen, bool deterministic) {
   const auto& pc = policy_->config();
   check_tensor(obs, "obs", {-1, pc.obs_dim});
@@ -271,7 +267,7 @@ torch::Tensor ActorUpdater::act(const torch::Tensor& obs, at::Generator& gen, bo
   auto x0 = deterministic ? torch::zeros({B, pc.horizon_steps, pc.action_dim})
                           : torch::randn({B, pc.horizon_steps, pc.action_dim}, gen);
   auto out = torch::empty_like(x0);
-  run_groups(G, [&](int64_t g) {
+  run_groups_one_blas_thread(*pool_, G, [&](int64_t g) {
     torch::NoGradGuard ng_group;
     const int64_t lo = g * B / G, n = (g + 1) * B / G - lo;
     out.narrow(0, lo, n).copy_(policy_->act_from(x0.narrow(0, lo, n), obs.narrow(0, lo, n)));
@@ -298,7 +294,7 @@ ActorBatch ActorUpdater::prepare_grouped(const torch::Tensor& obs, const ActionG
   b.actions = torch::empty({N, H, d});
   const bool need_grads = cfg_.objective == "bptt" || cfg_.svgd.field == "normal" || cfg_.svgd.field == "hybrid";
   if (need_grads) b.grads = torch::empty({N, H, d});
-  run_groups(G, [&](int64_t g) {
+  run_groups_one_blas_thread(*pool_, G, [&](int64_t g) {
     torch::NoGradGuard ng_group;  // grad mode is per thread
     const int64_t lo = g * B / G * P, n = ((g + 1) * B / G) * P - lo;
     auto s = policy_->sample_from(x0.narrow(0, lo, n), b.obs.narrow(0, lo, n));
@@ -336,7 +332,7 @@ ActorStats ActorUpdater::step_grouped(const ActorBatch& batch, const ActionGradF
     y_hat = torch::empty_like(batch.x_k);
     if (grads_at_y) g_at_y = torch::empty_like(batch.x_k);
     const double K = static_cast<double>(pc.denoising_steps);
-    run_groups(G, [&](int64_t g) {
+    run_groups_one_blas_thread(*pool_, G, [&](int64_t g) {
       const auto& pb = part[g];
       const int64_t lo = g * B / G * P, n = pb.states * P;
       auto t = pb.k.to(torch::kFloat32) / K;
@@ -358,7 +354,7 @@ ActorStats ActorUpdater::step_grouped(const ActorBatch& batch, const ActionGradF
   std::vector<ActorLosses> L(static_cast<size_t>(G));
   std::vector<std::vector<torch::Tensor>> grads(static_cast<size_t>(G));
   const int64_t A = pc.action_size();
-  run_groups(G, [&](int64_t g) {
+  run_groups_one_blas_thread(*pool_, G, [&](int64_t g) {
     const auto& pb = part[g];
     if (bptt) {
       L[g] = bptt_losses(pb, weight[g]);

@@ -136,7 +136,6 @@ class ActorUpdater {
   ActorStats apply(const ActorLosses& L);
   // update_groups >= 2: the grouped versions of prepare and step.
   int64_t num_groups(int64_t states) const;
-  void run_groups(int64_t groups, const std::function<void(int64_t g)>& fn);
   ActorBatch prepare_grouped(const torch::Tensor& obs, const ActionGradFn& grad_fn, at::Generator& gen);
   ActorStats step_grouped(const ActorBatch& batch, const ActionGradFn& grad_fn);
   std::shared_ptr<FlowPolicy> policy_;
