@@ -318,10 +318,13 @@ x (N, H, d), t (N,) in [0, 1], obs (N, O) -> (N, H, d). net: 'actor' | 'ema' | '
       });
 
   py::class_<InferenceHandle, std::shared_ptr<InferenceHandle>>(m, "InferencePolicy", R"doc(
-A snapshot of a FlowPolicy's velocity network for fast acting (deployment, evaluation loops): the
-same Euler sampler as FlowPolicy.act, without LibTorch ops or autograd. One state takes a fraction
-of FlowPolicy.act's time; batches of 8 or more states run the hidden layers through the process's
-BLAS GEMM (use_blas). It copies the weights when it is built: after training, build a new one.
+A snapshot of a FlowPolicy's velocity network for fast acting (deployment, evaluation loops,
+rollouts): the same Euler sampler as FlowPolicy.act, without LibTorch ops or autograd. It copies
+the weights when it is built: after training, build a new one.
+
+gemm: how it multiplies. "packed" (default): weights stored once in a panel layout, products on
+the calling thread, and a state's result independent of the batch it is in. "blas": batches of 8+
+states through the process's BLAS GEMM with its threads. "eigen": Eigen on the calling thread.
 
 InferencePolicy(policy, net="actor"): net "actor" (the trained actor) or "ema" (its EMA copy).
 It works in the policy's own units, like FlowPolicy.act: apply policy.normalize_obs before and
@@ -353,19 +356,62 @@ several threads at once (its scratch buffers are reused); build one per thread.)
           R"doc(Chunks (B, H, d) for obs (B, O): Euler sampling from x0 (B, H, d), or from x_0 = 0 (the
 deterministic mode) when x0 is None; clamped when final_action_clip > 0. For samples pass
 x0 = rng.standard_normal((B, H, d)).)doc")
-      .def_property(
-          "use_blas", [](InferenceHandle& h) { return h.fast->uses_blas(); },
-          [](InferenceHandle& h, bool on) {
-            auto lock = h.usage.write();
-            h.fast->set_use_blas(on);
+      .def(
+          "sample",
+          [](InferenceHandle& h, const py::object& obs, const py::object& x0) {
+            const auto& c = h.fast->config();
+            auto o = float_arg(obs, "obs", obs_spec(c)).contiguous();
+            const int64_t B = o.size(0);
+            rldt::check_arg(B >= 1, "argument 'obs' holds no rows");
+            torch::Tensor x;
+            if (!x0.is_none()) x = float_arg(x0, "x0", chunk_spec(c, B, "B")).contiguous();
+            auto out = torch::empty({B, c.horizon_steps, c.action_dim});
+            auto chain = torch::empty({B, c.denoising_steps + 1, c.horizon_steps, c.action_dim});
+            {
+              auto lock = h.usage.write();
+              py::gil_scoped_release nogil;
+              h.fast->sample(o.data_ptr<float>(), B, x.defined() ? x.data_ptr<float>() : nullptr, out.data_ptr<float>(),
+                             chain.data_ptr<float>());
+            }
+            return py::make_tuple(to_numpy(out), to_numpy(chain));
           },
-          "whether batches of 8+ states use the BLAS GEMM (False where the process has none); settable")
+          py::arg("obs"), py::arg("x0") = py::none(),
+          R"doc(act() with its chain, as FlowPolicy.sample: obs (B, O) -> (actions (B, H, d), chain
+(B, K+1, H, d)); x_0 = x0, or 0 when x0 is None. The chain is not clamped.)doc")
+      .def(
+          "expected_target",
+          [](InferenceHandle& h, const py::object& x_k, const py::object& k, const py::object& obs) {
+            const auto& c = h.fast->config();
+            auto x = float_arg(x_k, "x_k", chunk_spec(c)).contiguous();
+            const int64_t n = x.size(0);
+            rldt::check_arg(n >= 1, "argument 'x_k' holds no rows");
+            auto kk = index_arg(k, "k", {{n, "N"}}).to(torch::kLong).contiguous();
+            auto o = float_arg(obs, "obs", obs_spec(c, n, "N")).contiguous();
+            auto y = torch::empty({n, c.horizon_steps, c.action_dim});
+            {
+              auto lock = h.usage.write();
+              py::gil_scoped_release nogil;
+              h.fast->expected_target(o.data_ptr<float>(), n, x.data_ptr<float>(), kk.data_ptr<int64_t>(),
+                                      y.data_ptr<float>());
+            }
+            return to_numpy(y);
+          },
+          py::arg("x_k"), py::arg("k"), py::arg("obs"),
+          R"doc(As FlowPolicy.expected_target: x_k (N, H, d), k (N,) integers in [0, K), obs (N, O) -> (N, H, d).)doc")
+      .def_property(
+          "gemm", [](InferenceHandle& h) { return h.fast->gemm(); },
+          [](InferenceHandle& h, const std::string& g) {
+            auto lock = h.usage.write();
+            h.fast->set_gemm(g);
+          },
+          "'packed' (default), 'blas' or 'eigen' (see the class doc); reads 'eigen' after 'blas' where the process "
+          "has no BLAS")
       .def("__repr__", [](InferenceHandle& h) {
         const auto& c = h.fast->config();
         std::ostringstream os;
         os << "InferencePolicy(obs_dim=" << c.obs_dim << ", action_dim=" << c.action_dim
-           << ", horizon_steps=" << c.horizon_steps << ", denoising_steps=" << c.denoising_steps
-           << ", use_blas=" << (h.fast->uses_blas() ? "True" : "False") << ")";
+           << ", horizon_steps=" << c.horizon_steps << ", denoising_steps=" << c.denoising_steps << ", gemm='"
+           << h.fast->gemm() << "')";
         return os.str();
       });
 }

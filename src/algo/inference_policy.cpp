@@ -93,8 +93,8 @@ InferencePolicy::InferencePolicy(FlowPolicy& policy, const std::string& net_name
   check_arg(w_in.size(1) == A + T + O, "InferencePolicy: first layer has ", w_in.size(1), " inputs, expected ",
             A + T + O);
   // Input order of the network: [x (A), time embedding (T), obs (O)].
-  in_x_ = Layer{A, hidden_, to_vector(w_in.narrow(1, 0, A)), {}};
-  in_obs_ = Layer{O, hidden_, to_vector(w_in.narrow(1, A + T, O)), {}};
+  in_x_ = make_layer(A, hidden_, to_vector(w_in.narrow(1, 0, A)), {});
+  in_obs_ = make_layer(O, hidden_, to_vector(w_in.narrow(1, A + T, O)), {});
   // Time embedding of every t_k and its share of the first layer, with the first-layer bias.
   auto t = torch::arange(K, torch::kFloat) / static_cast<double>(K);
   auto emb = sinusoidal_embedding(t, T);
@@ -102,90 +102,155 @@ InferencePolicy::InferencePolicy(FlowPolicy& policy, const std::string& net_name
   emb = torch::mish(emb);
   emb = torch::linear(emb, param(*net, "time.fc2.weight"), param(*net, "time.fc2.bias"));  // (K, T)
   step_bias_ = to_vector(torch::linear(emb, w_in.narrow(1, A, T), b_in));                  // (K, h)
-  for (auto& [w, b] : hidden) hidden_layers_.push_back(Layer{w.size(1), w.size(0), to_vector(w), to_vector(b)});
-  out_ = Layer{w_out.size(1), w_out.size(0), to_vector(w_out), to_vector(b_out)};
+  for (auto& [w, b] : hidden) hidden_layers_.push_back(make_layer(w.size(1), w.size(0), to_vector(w), to_vector(b)));
+  out_ = make_layer(w_out.size(1), w_out.size(0), to_vector(w_out), to_vector(b_out));
   check_arg(out_.out == A, "InferencePolicy: output layer has ", out_.out, " outputs, expected ", A);
 }
 
-void InferencePolicy::act(const float* obs, int64_t B, const float* x0, float* out) {
-  check_arg(B >= 1, "InferencePolicy::act: B must be >= 1, got ", B);
-  const int64_t A = cfg_.action_size(), O = cfg_.obs_dim, K = cfg_.denoising_steps, h = hidden_;
-  int64_t widest = h;
+InferencePolicy::Layer InferencePolicy::make_layer(int64_t in, int64_t out, std::vector<float> w,
+                                                   std::vector<float> b) {
+  Layer l{in, out, std::move(w), std::move(b), {}};
+  l.packed = PackedWeights(l.w.data(), out, in);
+  return l;
+}
+
+void InferencePolicy::set_gemm(const std::string& gemm) {
+  check_choice(gemm, "gemm", {"packed", "blas", "eigen"});
+  mode_ = gemm == "packed" ? Gemm::kPacked : gemm == "blas" ? Gemm::kBlas : Gemm::kEigen;
+}
+
+std::string InferencePolicy::gemm() const {
+  if (mode_ == Gemm::kPacked) return "packed";
+  return mode_ == Gemm::kBlas && gemm_ ? "blas" : "eigen";
+}
+
+void InferencePolicy::reserve(int64_t B) {
+  int64_t widest = hidden_;
   for (const auto& l : hidden_layers_) widest = std::max(widest, l.out);
   if (static_cast<int64_t>(z_.size()) < widest * B) {
-    obs_proj_.resize(h * B);
+    obs_proj_.resize(hidden_ * B);
     z_.resize(widest * B);
     y_.resize(widest * B);
     u_.resize(widest * B);
-    v_.resize(A * B);
+    v_.resize(cfg_.action_size() * B);
   }
-  auto W = [](const Layer& l) { return Eigen::Map<const RowMat>(l.w.data(), l.out, l.in); };
-  // dst (l.out × B) = W(l) · src (l.in × B) + b(l), column-major.
-  const bool blas = gemm_ != nullptr && use_blas_ && B >= kBlasMinBatch;
-  auto dense = [&](const Layer& l, const float* src, float* dst) {
-    Eigen::Map<ColMat> d(dst, l.out, B);
-    d.colwise() = Eigen::Map<const Eigen::VectorXf>(l.b.data(), l.out);
-    if (blas) {
-      // Torch's (out × in) row-major weight is the column-major (in × out) matrix: op = T.
-      const int m = static_cast<int>(l.out), n = static_cast<int>(B), k = static_cast<int>(l.in);
-      const float one = 1.f;
-      gemm_("T", "N", &m, &n, &k, &one, l.w.data(), &k, src, &k, &one, dst, &m, 1, 1);
-    } else {
-      d.noalias() += W(l) * Eigen::Map<const ColMat>(src, l.in, B);
+}
+
+void InferencePolicy::dense(const Layer& l, const float* src, float* dst, int64_t B, bool skip_bias) {
+  const float* bias = skip_bias || l.b.empty() ? nullptr : l.b.data();
+  if (mode_ == Gemm::kPacked) {
+    // Column-major (features × B) is row-major (B × features): B rows of l.in in, l.out out.
+    l.packed.multiply(src, B, l.in, dst, l.out, bias);
+    return;
+  }
+  Eigen::Map<ColMat> d(dst, l.out, B);
+  if (bias) {
+    d.colwise() = Eigen::Map<const Eigen::VectorXf>(bias, l.out);
+  } else {
+    d.setZero();
+  }
+  if (mode_ == Gemm::kBlas && gemm_ != nullptr && B >= kBlasMinBatch) {
+    // Torch's (out × in) row-major weight is the column-major (in × out) matrix: op = T.
+    const int m = static_cast<int>(l.out), n = static_cast<int>(B), k = static_cast<int>(l.in);
+    const float one = 1.f;
+    gemm_("T", "N", &m, &n, &k, &one, l.w.data(), &k, src, &k, &one, dst, &m, 1, 1);
+  } else {
+    d.noalias() += Eigen::Map<const RowMat>(l.w.data(), l.out, l.in) * Eigen::Map<const ColMat>(src, l.in, B);
+  }
+}
+
+void InferencePolicy::net_output(const float* x, int64_t B, int64_t k, const int64_t* ks) {
+  const int64_t h = hidden_;
+  const std::string& act = cfg_.activation;
+  Eigen::Map<ColMat> z(z_.data(), h, B);
+  dense(in_x_, x, z_.data(), B);
+  z += Eigen::Map<const ColMat>(obs_proj_.data(), h, B);
+  if (ks) {
+    for (int64_t b = 0; b < B; ++b) z.col(b) += Eigen::Map<const Eigen::VectorXf>(step_bias_.data() + ks[b] * h, h);
+  } else {
+    z.colwise() += Eigen::Map<const Eigen::VectorXf>(step_bias_.data() + k * h, h);
+  }
+  int64_t width = h;
+  if (cfg_.residual) {
+    for (size_t i = 0; i + 1 < hidden_layers_.size(); i += 2) {
+      // z += W2 act(W1 act(z) + b1) + b2
+      Eigen::Map<ColMat> y(y_.data(), h, B);
+      y = z;
+      activate(act, y_.data(), h * B);
+      dense(hidden_layers_[i], y_.data(), u_.data(), B);
+      activate(act, u_.data(), h * B);
+      dense(hidden_layers_[i + 1], u_.data(), y_.data(), B);
+      z += y;
     }
-  };
-  Eigen::Map<const ColMat> obs_m(obs, O, B);
+  } else {
+    float* cur = z_.data();
+    float* nxt = y_.data();
+    for (const auto& l : hidden_layers_) {
+      activate(act, cur, width * B);
+      dense(l, cur, nxt, B);
+      width = l.out;
+      std::swap(cur, nxt);
+    }
+    if (cur != z_.data()) std::copy(cur, cur + width * B, z_.data());
+    activate(act, z_.data(), width * B);
+  }
+  dense(out_, z_.data(), v_.data(), B);
+}
+
+void InferencePolicy::act(const float* obs, int64_t B, const float* x0, float* out) {
+  sample(obs, B, x0, out, nullptr);
+}
+
+void InferencePolicy::sample(const float* obs, int64_t B, const float* x0, float* out, float* chain) {
+  check_arg(B >= 1, "InferencePolicy::act: B must be >= 1, got ", B);
+  const int64_t A = cfg_.action_size(), K = cfg_.denoising_steps;
+  reserve(B);
   Eigen::Map<ColMat> x(out, A, B);  // the chain runs in the output buffer
   if (x0) {
     x = Eigen::Map<const ColMat>(x0, A, B);
   } else {
     x.setZero();
   }
-  Eigen::Map<ColMat> obs_proj(obs_proj_.data(), h, B);
-  obs_proj.noalias() = W(in_obs_) * obs_m;
+  dense(in_obs_, obs, obs_proj_.data(), B);
+  // chain: (B, K+1, A) row-major, i.e. column b·(K+1) + k of an (A × B·(K+1)) column-major matrix.
+  auto record = [&](int64_t k) {
+    if (!chain) return;
+    for (int64_t b = 0; b < B; ++b) std::copy(out + b * A, out + (b + 1) * A, chain + (b * (K + 1) + k) * A);
+  };
+  record(0);
   Eigen::Map<ColMat> v(v_.data(), A, B);
-  const bool residual = cfg_.residual, xpred = cfg_.prediction == "x_pred";
-  const std::string& act = cfg_.activation;
+  const bool xpred = cfg_.prediction == "x_pred";
   for (int64_t k = 0; k < K; ++k) {
     const float t = static_cast<float>(k) / static_cast<float>(K);
-    Eigen::Map<ColMat> z(z_.data(), h, B);
-    z.noalias() = W(in_x_) * x;
-    z += obs_proj;
-    z.colwise() += Eigen::Map<const Eigen::VectorXf>(step_bias_.data() + k * h, h);
-    int64_t width = h;
-    if (residual) {
-      for (size_t i = 0; i + 1 < hidden_layers_.size(); i += 2) {
-        const Layer &l1 = hidden_layers_[i], &l2 = hidden_layers_[i + 1];
-        // z += W2 act(W1 act(z) + b1) + b2
-        Eigen::Map<ColMat> y(y_.data(), h, B), u(u_.data(), h, B);
-        y = z;
-        activate(act, y.data(), h * B);
-        dense(l1, y.data(), u.data());
-        activate(act, u.data(), h * B);
-        dense(l2, u.data(), y.data());
-        z += y;
-      }
-    } else {
-      float* cur = z_.data();
-      float* nxt = y_.data();
-      for (const auto& l : hidden_layers_) {
-        activate(act, cur, width * B);
-        dense(l, cur, nxt);
-        width = l.out;
-        std::swap(cur, nxt);
-      }
-      if (cur != z_.data()) std::copy(cur, cur + width * B, z_.data());
-      activate(act, z_.data(), width * B);
-    }
-    Eigen::Map<const ColMat> zf(z_.data(), width, B);
-    v.noalias() = W(out_) * zf;
-    v.colwise() += Eigen::Map<const Eigen::VectorXf>(out_.b.data(), A);
+    net_output(out, B, k, nullptr);
     if (xpred) v = (v - x) / (1.f - t);  // x̂ → velocity
     x += v / static_cast<float>(K);
+    record(k + 1);
   }
   if (cfg_.final_action_clip > 0) {
     const float c = static_cast<float>(cfg_.final_action_clip);
     x = x.cwiseMax(-c).cwiseMin(c);
+  }
+}
+
+void InferencePolicy::expected_target(const float* obs, int64_t B, const float* x_k, const int64_t* k, float* out) {
+  check_arg(B >= 1, "InferencePolicy::expected_target: B must be >= 1, got ", B);
+  const int64_t A = cfg_.action_size(), K = cfg_.denoising_steps;
+  for (int64_t b = 0; b < B; ++b)
+    check_arg(k[b] >= 0 && k[b] < K, "InferencePolicy::expected_target: argument 'k' must hold steps in [0, ", K,
+              "); row ", b, " has ", k[b]);
+  reserve(B);
+  dense(in_obs_, obs, obs_proj_.data(), B);
+  net_output(x_k, B, 0, k);
+  Eigen::Map<ColMat> y(out, A, B);
+  Eigen::Map<const ColMat> v(v_.data(), A, B), x(x_k, A, B);
+  if (cfg_.prediction == "x_pred") {
+    y = v;
+    return;
+  }
+  for (int64_t b = 0; b < B; ++b) {
+    const float t = static_cast<float>(k[b]) / static_cast<float>(K);
+    y.col(b) = x.col(b) + (1.f - t) * v.col(b);
   }
 }
 

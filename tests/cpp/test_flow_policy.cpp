@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <fstream>
 
+#include "expect_error.hpp"
 #include "rldt/algo/flow_policy.hpp"
 #include "rldt/algo/inference_policy.hpp"
 #include "rldt/util/check.hpp"
@@ -276,11 +277,13 @@ TEST(InferencePolicy, MatchesTheTorchSamplerForEveryArchitecture) {
     cfg.final_action_clip = c.clip;
     FlowPolicy policy(cfg, 7);
     InferencePolicy fast(policy);
-    // B = 9 runs the hidden layers through OpenBLAS's sgemm_ (the setup installs it), then in Eigen.
-    EXPECT_TRUE(fast.uses_blas()) << "no sgemm_ found in the process";
-    for (bool blas : {true, false}) {
-      fast.set_use_blas(blas);
-      SCOPED_TRACE(blas ? "BLAS GEMM" : "Eigen product");
+    EXPECT_EQ(fast.gemm(), "packed");
+    // B = 9: packed weights, OpenBLAS's sgemm_ (the setup installs it), then Eigen.
+    EXPECT_TRUE(fast.blas_available()) << "no sgemm_ found in the process";
+    for (const std::string gemm : {"packed", "blas", "eigen"}) {
+      fast.set_gemm(gemm);
+      EXPECT_EQ(fast.gemm(), gemm);
+      SCOPED_TRACE(gemm);
       auto gen = make_generator(1);
       const int64_t B = 9, A = cfg.action_size();
       auto obs = torch::randn({B, cfg.obs_dim}, gen);
@@ -306,6 +309,68 @@ TEST(InferencePolicy, MatchesTheTorchSamplerForEveryArchitecture) {
   }
 }
 
+TEST(InferencePolicy, SampleChainAndExpectedTargetsMatchFlowPolicy) {
+  for (const std::string prediction : {"v_pred", "x_pred"}) {
+    SCOPED_TRACE(prediction);
+    FlowPolicyConfig cfg;
+    cfg.obs_dim = 5;
+    cfg.action_dim = 2;
+    cfg.horizon_steps = 3;
+    cfg.denoising_steps = 6;
+    cfg.mlp_dims = {32, 32, 32};
+    cfg.activation = "mish";
+    cfg.prediction = prediction;
+    cfg.final_action_clip = 0.3;  // clamps the actions, not the chain
+    FlowPolicy policy(cfg, 11);
+    InferencePolicy fast(policy);
+    const int64_t B = 10, A = cfg.action_size(), K = cfg.denoising_steps;
+    auto gen = make_generator(2);
+    auto obs = torch::randn({B, cfg.obs_dim}, gen);
+    auto x0 = torch::randn({B, cfg.horizon_steps, cfg.action_dim}, gen);
+    const FlowSample ref = policy.sample_from(x0, obs);
+    std::vector<float> out(static_cast<size_t>(B * A)), chain(static_cast<size_t>(B * (K + 1) * A));
+    fast.sample(obs.data_ptr<float>(), B, x0.data_ptr<float>(), out.data(), chain.data());
+    auto got_chain = torch::from_blob(chain.data(), {B, K + 1, cfg.horizon_steps, cfg.action_dim});
+    auto got = torch::from_blob(out.data(), {B, cfg.horizon_steps, cfg.action_dim});
+    EXPECT_TRUE(torch::allclose(got_chain, ref.chain, 1e-4, 1e-5)) << (got_chain - ref.chain).abs().max();
+    EXPECT_TRUE(torch::allclose(got, ref.actions, 1e-4, 1e-5)) << (got - ref.actions).abs().max();
+    EXPECT_GT(ref.chain.abs().max().item<double>(), 0.3);  // so the clamp mattered
+    // Expected targets at one step per row, from the chain's states.
+    auto k = torch::randint(0, K, {B}, gen, torch::kLong);
+    auto x_k = ref.chain.index({torch::arange(B), k}).contiguous();
+    torch::Tensor want;
+    {
+      torch::NoGradGuard ng;
+      want = policy.expected_target(x_k, k, obs);
+    }
+    fast.expected_target(obs.data_ptr<float>(), B, x_k.data_ptr<float>(), k.data_ptr<int64_t>(), out.data());
+    got = torch::from_blob(out.data(), {B, cfg.horizon_steps, cfg.action_dim});
+    EXPECT_TRUE(torch::allclose(got, want, 1e-4, 1e-5)) << (got - want).abs().max();
+  }
+}
+
+TEST(InferencePolicy, PackedPathGivesAStateTheSameBitsInAnyBatch) {
+  FlowPolicyConfig cfg;
+  cfg.obs_dim = 5;
+  cfg.action_dim = 2;
+  cfg.horizon_steps = 3;
+  cfg.mlp_dims = {48, 48, 48};
+  FlowPolicy policy(cfg, 4);
+  InferencePolicy fast(policy);
+  const int64_t B = 19, A = cfg.action_size();
+  auto gen = make_generator(5);
+  auto obs = torch::randn({B, cfg.obs_dim}, gen), x0 = torch::randn({B, A}, gen);
+  std::vector<float> whole(static_cast<size_t>(B * A)), parts(whole.size());
+  fast.act(obs.data_ptr<float>(), B, x0.data_ptr<float>(), whole.data());
+  for (int64_t rows : {1, 4, 7}) {
+    for (int64_t i = 0; i < B; i += rows) {
+      const int64_t n = std::min(rows, B - i);
+      fast.act(obs.data_ptr<float>() + i * cfg.obs_dim, n, x0.data_ptr<float>() + i * A, parts.data() + i * A);
+    }
+    EXPECT_EQ(parts, whole) << rows << " rows at a time";
+  }
+}
+
 TEST(InferencePolicy, FollowsTheWeightsItWasBuiltFromAndChecksInput) {
   FlowPolicyConfig cfg;
   cfg.obs_dim = 4;
@@ -322,4 +387,9 @@ TEST(InferencePolicy, FollowsTheWeightsItWasBuiltFromAndChecksInput) {
   EXPECT_NE(actor.act(obs), ema.act(obs));
   EXPECT_THROW(actor.act(std::vector<float>{1.f, 2.f}), ArgumentError);
   EXPECT_THROW(InferencePolicy(policy, "reference"), ArgumentError);
+  expect_argument_error([&] { actor.set_gemm("cuda"); }, "gemm");
+  std::vector<float> x_k(2 * 2), out(2 * 2), two_obs(2 * 4);
+  const int64_t bad_k[2] = {0, cfg.denoising_steps};
+  expect_argument_error([&] { actor.expected_target(two_obs.data(), 2, x_k.data(), bad_k, out.data()); },
+                        "row 1 has " + std::to_string(cfg.denoising_steps));
 }

@@ -1,12 +1,17 @@
-// Inference-only copy of a FlowPolicy's velocity network for deployment and low-latency acting
-// (issue 6): no LibTorch ops, no autograd, no allocation per call once its buffers have grown to
-// the batch size. One state runs in Eigen on the calling thread; batches run the hidden layers
-// through the loaded BLAS's GEMM (see set_use_blas).
+// Inference-only copy of a FlowPolicy's velocity network for deployment, low-latency acting and
+// rollouts (issue 6): no LibTorch ops, no autograd, no allocation per call once its buffers have
+// grown to the batch size.
 //
 // Work that does not change across the K Euler steps is done once: the time embedding of every
 // t_k = k/K and its share of the first layer are precomputed at construction (K bias vectors), and
 // the observation's share of the first layer is computed once per call. Each step then runs the
 // x-part of the first layer (h × A), the hidden layers and the output layer.
+//
+// Matrix products (set_gemm): "packed" (the default) multiplies with weights stored once in
+// PackedWeights' panel layout, on the calling thread: no per-call repacking of the weights, and
+// every state's result independent of the batch it is in (so callers may split rows over threads
+// and get the same bits). "blas" runs batches of 8 or more states through the loaded BLAS's GEMM,
+// with its threads; "eigen" runs everything in Eigen on the calling thread.
 //
 // It works in the policy's own units, like FlowPolicy::act: a pretrained policy with a normaliser
 // (FlowPolicy::normalizer(), the dataset's min/max) expects normalised observations and returns
@@ -22,6 +27,7 @@
 
 #include "rldt/algo/flow_policy.hpp"
 #include "rldt/util/blas_gemm.hpp"
+#include "rldt/util/packed_gemm.hpp"
 
 namespace rldt {
 
@@ -38,19 +44,38 @@ class InferencePolicy {
   void act(const float* obs, int64_t B, const float* x0, float* out);
   // One state, deterministic: obs [O] → chunk [A].
   std::vector<float> act(const std::vector<float>& obs);
+  // act, also writing the chain x_0 … x_K (unclamped, as FlowPolicy::sample's FlowSample::chain)
+  // to chain [B·(K+1)·A] (state b's at [b·(K+1)·A, (b+1)·(K+1)·A), step-major) when not null.
+  void sample(const float* obs, int64_t B, const float* x0, float* out, float* chain);
+  // Expected targets ŷ = x_k + (1 − t_k)·v(x_k, t_k | s) with t_k = k/K (x_pred: the network's x̂),
+  // as FlowPolicy::expected_target, for B states each at its own step: x_k [B·A], k [B] in [0, K)
+  // → out [B·A] (not clamped).
+  void expected_target(const float* obs, int64_t B, const float* x_k, const int64_t* k, float* out);
 
-  // Batches of 8 or more states run the hidden layers through the process's BLAS GEMM (OpenBLAS,
-  // with its own threads) when one is loaded; off, everything runs in Eigen on the calling thread.
-  void set_use_blas(bool on) { use_blas_ = on; }
-  // Whether batches use the BLAS GEMM: found in the process and not switched off.
-  bool uses_blas() const { return gemm_ != nullptr && use_blas_; }
+  // The matrix products: "packed" (default), "blas" (falls back to Eigen where the process has no
+  // BLAS sgemm_), or "eigen"; see the top of this file. Throws ArgumentError naming `gemm`.
+  void set_gemm(const std::string& gemm);
+  // The setting in effect ("blas" only when a BLAS GEMM was found).
+  std::string gemm() const;
+  // Whether a BLAS sgemm_ was found in the process (what "blas" needs).
+  bool blas_available() const { return gemm_ != nullptr; }
 
  private:
+  enum class Gemm { kPacked, kBlas, kEigen };
   struct Layer {
     int64_t in = 0, out = 0;
     std::vector<float> w;  // [out·in] row-major (torch's Linear layout)
     std::vector<float> b;  // [out]
+    PackedWeights packed;  // w in PackedWeights' layout
   };
+  static Layer make_layer(int64_t in, int64_t out, std::vector<float> w, std::vector<float> b);
+  void reserve(int64_t B);
+  // dst (l.out × B, column-major) = W(l) · src (l.in × B) (+ b(l) unless skip_bias).
+  void dense(const Layer& l, const float* src, float* dst, int64_t B, bool skip_bias = false);
+  // The network's raw output v_ [A·B] at x [A·B] for states whose first-layer obs share is in
+  // obs_proj_, all at step `k`, or each at its own step ks[b] when ks is not null.
+  void net_output(const float* x, int64_t B, int64_t k, const int64_t* ks);
+
   FlowPolicyConfig cfg_;
   int64_t hidden_ = 0;
   Layer in_x_;                        // first layer, x columns: [h × A] (no bias)
@@ -59,7 +84,7 @@ class InferencePolicy {
   std::vector<Layer> hidden_layers_;  // residual: pairs per block; plain MLP: the chain
   Layer out_;                         // [A × h]
   SgemmFn gemm_ = nullptr;            // the loaded BLAS's sgemm_, if any
-  bool use_blas_ = true;
+  Gemm mode_ = Gemm::kPacked;
   // Scratch, grown to the largest batch seen: [h·B] ×4, [A·B].
   std::vector<float> obs_proj_, z_, y_, u_, v_;
 };
