@@ -276,6 +276,10 @@ void bind_configs(py::module_& m) {
         .field("rollout_groups", &C::rollout_groups,
                "1: one batched policy forward over all envs per chunk step; G >= 2: G env groups that each "
                "sample and step on their own thread (faster rollouts; the trajectory then depends on G)")
+        .field("rollout_inference", &C::rollout_inference,
+               "'torch' (default): rollouts and evaluate() sample through FlowPolicy's LibTorch ops; 'packed': "
+               "through InferencePolicy's packed weights (faster; runs differ in the last bits, and rollout_groups "
+               "no longer changes the trajectory)")
         .field("seed", &C::seed, "seed of envs, networks and every draw of the trainer")
         .field("act_steps", &C::act_steps, "executed steps of each chunk (<= policy.horizon_steps)")
         .field("n_steps", &C::n_steps, "chunk steps per env per iteration")

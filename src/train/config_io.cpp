@@ -100,6 +100,7 @@ void visit(V& v, RldtTrainerConfig& c) {
   v.field("n_envs", c.n_envs);
   v.field("env_threads", c.env_threads);
   v.field("rollout_groups", c.rollout_groups);
+  v.field("rollout_inference", c.rollout_inference);
   v.field("seed", c.seed);
   v.field("act_steps", c.act_steps);
   v.field("n_steps", c.n_steps);

@@ -52,6 +52,7 @@ void RldtTrainerConfig::validate() const {
   check_arg(rollout_groups == 1 || exploration.sample_mode != "qsample",
             "rollout_groups > 1 does not support exploration.sample_mode 'qsample' (its Langevin steps query the "
             "critic); use rollout_groups: 1");
+  check_choice(rollout_inference, "rollout_inference", {"torch", "packed"});
   check_arg(act_steps >= 1, "act_steps must be >= 1, got ", act_steps);
   check_arg(act_steps <= policy.horizon_steps, "act_steps (", act_steps, ") must be <= policy.horizon_steps (",
             policy.horizon_steps, ")");
@@ -252,16 +253,24 @@ torch::Tensor RldtTrainer::explore(const FlowSample& s, const torch::Tensor& obs
   return explore_with(s, obs, z);
 }
 
-torch::Tensor RldtTrainer::explore_with(const FlowSample& s, const torch::Tensor& obs, const ChunkNoise& z) {
+torch::Tensor RldtTrainer::explore_with(const FlowSample& s, const torch::Tensor& obs, const ChunkNoise& z,
+                                        InferencePolicy* fast) {
   const auto& ex = cfg_.exploration;
   const int64_t N = obs.size(0), K = cfg_.policy.denoising_steps;
   const double sigma = ex.action_sample_noise;
   torch::NoGradGuard ng;
+  auto target = [&](const torch::Tensor& x_k) {
+    if (!fast) return policy_->expected_target(x_k, z.k, obs);
+    auto y = torch::empty_like(x_k);
+    const auto o = obs.contiguous(), x = x_k.contiguous(), k = z.k.contiguous();
+    fast->expected_target(o.data_ptr<float>(), N, x.data_ptr<float>(), k.data_ptr<int64_t>(), y.data_ptr<float>());
+    return y;
+  };
   if (ex.sample_mode == "extrapolate") {
     // Stop the chain at a random late step k and jump to its expected target; noise shrinks as
     // k approaches K: ŷ_k + sqrt(1 − k/K)·σ·ε.
     auto x_k = s.chain.index({torch::arange(N, torch::kLong), z.k});
-    auto y = policy_->expected_target(x_k, z.k, obs);
+    auto y = target(x_k);
     auto scale = (1.0 - z.k.to(torch::kFloat) / static_cast<double>(K)).sqrt().view({N, 1, 1});
     return y + sigma * scale * z.eps;
   }
@@ -269,7 +278,7 @@ torch::Tensor RldtTrainer::explore_with(const FlowSample& s, const torch::Tensor
   if (ex.noise_mode == "add") return s.actions + sigma * z.eps;
   // min_extrp: r = ||a − ŷ_k|| over the whole chunk at a random late step k; a + r·ε.
   auto x_k = s.chain.index({torch::arange(N, torch::kLong), z.k});
-  auto y = policy_->expected_target(x_k, z.k, obs);
+  auto y = target(x_k);
   auto r = min_extrp_radius(s.actions, y, policy_->config().final_action_clip).view({N, 1, 1});
   return s.actions + r * z.eps;
 }
@@ -290,6 +299,27 @@ torch::Tensor checked_input(const torch::Tensor& x, std::vector<int64_t> shape, 
 }
 }  // namespace
 
+std::unique_ptr<InferencePolicy> RldtTrainer::make_fast_policy() {
+  auto fast = std::make_unique<InferencePolicy>(*policy_);
+  fast->set_gemm("packed");
+  return fast;
+}
+
+FlowSample RldtTrainer::fast_sample(InferencePolicy& fast, const torch::Tensor& obs, const torch::Tensor& x0) {
+  const int64_t n = obs.size(0), H = cfg_.policy.horizon_steps, d = cfg_.policy.action_dim,
+                K = cfg_.policy.denoising_steps;
+  const auto& ex = cfg_.exploration;
+  const bool chain = x0.defined() && (ex.sample_mode == "extrapolate" || ex.noise_mode == "min_extrp");
+  FlowSample s;
+  s.actions = torch::empty({n, H, d});
+  if (chain) s.chain = torch::empty({n, K + 1, H, d});
+  const auto o = obs.to(torch::kFloat).contiguous();
+  const auto x = x0.defined() ? x0.contiguous() : x0;
+  fast.sample(o.data_ptr<float>(), n, x.defined() ? x.data_ptr<float>() : nullptr, s.actions.data_ptr<float>(),
+              chain ? s.chain.data_ptr<float>() : nullptr);
+  return s;
+}
+
 void RldtTrainer::begin_rollout() {
   const int64_t N = cfg_.n_envs, T = cfg_.n_steps, O = obs_dim_, d = action_dim(), E = cfg_.act_steps;
   collect_ = TrajectoryBatch{torch::empty({N, T, O}), torch::empty({N, T, E, d}), torch::empty({N, T}),
@@ -297,6 +327,9 @@ void RldtTrainer::begin_rollout() {
   rollout_start_ = std::chrono::steady_clock::now();
   ret_sum_ = len_sum_ = reward_sum_ = 0;
   episodes_ = steps_sum_ = 0;
+  fast_.clear();
+  if (cfg_.rollout_inference == "packed")  // the actor as it is now, once per group
+    for (int64_t g = 0; g < cfg_.rollout_groups; ++g) fast_.push_back(make_fast_policy());
 }
 
 torch::Tensor RldtTrainer::act_policy_space(const torch::Tensor& obs_env) {
@@ -309,8 +342,20 @@ torch::Tensor RldtTrainer::act_policy_space(const torch::Tensor& obs_env) {
   if (t_ == 0) begin_rollout();
   torch::NoGradGuard ng;
   collect_.obs.select(1, t_).copy_(obs);
-  torch::Tensor chunk =
-      eval_iteration() ? policy_->act(obs, gen_, /*deterministic=*/true) : explore(policy_->sample(obs, gen_), obs);
+  torch::Tensor chunk;
+  if (fast_.empty()) {
+    chunk =
+        eval_iteration() ? policy_->act(obs, gen_, /*deterministic=*/true) : explore(policy_->sample(obs, gen_), obs);
+  } else if (eval_iteration()) {
+    chunk = fast_sample(*fast_[0], obs, torch::Tensor()).actions;
+  } else if (cfg_.exploration.sample_mode == "qsample") {
+    // x_0 as FlowPolicy::sample draws it, then the Langevin steps (which draw their own noise).
+    auto x0 = torch::randn({N, cfg_.policy.horizon_steps, cfg_.policy.action_dim}, gen_);
+    chunk = explore(fast_sample(*fast_[0], obs, x0), obs);
+  } else {
+    const ChunkNoise z = draw_chunk_noise(N);  // x_0, then the exploration's draws, as above
+    chunk = explore_with(fast_sample(*fast_[0], obs, z.x0), obs, z, fast_[0].get());
+  }
   if (!torch::isfinite(chunk).all().item<bool>())
     guard_finite(std::numeric_limits<double>::quiet_NaN(), "policy action", itr_);
   chunk = chunk.clamp(-1.0, 1.0).contiguous();  // the env clips to its bounds; so does the record
@@ -537,8 +582,15 @@ void RldtTrainer::grouped_rollout() {
         const auto pobs = policy_obs(obs_rows);
         const ChunkNoise z = noise[t].rows(lo, n);
         collect_.obs.select(1, t).narrow(0, lo, n).copy_(pobs);
-        torch::Tensor chunk = det ? policy_->act(pobs, gen_, /*deterministic=*/true)  // draws nothing
-                                  : explore_with(policy_->sample_from(z.x0, pobs), pobs, z);
+        torch::Tensor chunk;
+        if (!fast_.empty()) {
+          InferencePolicy* fast = fast_[static_cast<size_t>(g)].get();
+          chunk = det ? fast_sample(*fast, pobs, torch::Tensor()).actions
+                      : explore_with(fast_sample(*fast, pobs, z.x0), pobs, z, fast);
+        } else {
+          chunk = det ? policy_->act(pobs, gen_, /*deterministic=*/true)  // draws nothing
+                      : explore_with(policy_->sample_from(z.x0, pobs), pobs, z);
+        }
         if (!torch::isfinite(chunk).all().item<bool>())
           guard_finite(std::numeric_limits<double>::quiet_NaN(), "policy action", itr_);
         chunk = chunk.clamp(-1.0, 1.0).contiguous();
@@ -603,10 +655,14 @@ PolicyEvalResult RldtTrainer::evaluate(int64_t episodes) {
   bool first_chunk = true;
   int64_t finished = 0;
   torch::NoGradGuard ng;
+  const auto fast = cfg_.rollout_inference == "packed" ? make_fast_policy() : nullptr;
   while (finished < N) {
     auto obs = torch::from_blob(const_cast<double*>(s->obs.data()), {N, O}, torch::kDouble);
     const auto pobs = policy_obs(obs);
-    auto chunk = policy_->act(pobs, gen, /*deterministic=*/true).clamp(-1.0, 1.0).contiguous();
+    auto chunk =
+        (fast ? fast_sample(*fast, pobs, torch::Tensor()).actions : policy_->act(pobs, gen, /*deterministic=*/true))
+            .clamp(-1.0, 1.0)
+            .contiguous();
     if (first_chunk) q0_sum = critic_->q_mean(pobs, chunk).sum().item<double>() / scaler_.scale();
     first_chunk = false;
     to_env_actions(chunk, actions.data());

@@ -47,6 +47,7 @@ RunConfig everything_changed() {
   t.n_envs = 7;
   t.env_threads = 1;
   t.rollout_groups = 3;
+  t.rollout_inference = "packed";
   t.seed = 123456789012345ULL;
   t.act_steps = 2;
   t.n_steps = 33;

@@ -309,6 +309,59 @@ TEST(Trainer, GroupedRolloutDrawsWhatTheUngroupedOneDraws) {
   }
 }
 
+// rollout_inference "packed": the rollout samples through InferencePolicy's packed weights. The
+// draws are those of the LibTorch path in every exploration mode (the first chunk step matches up
+// to rounding, the generators end in the same state), and the evaluation's first-chunk Q agrees.
+TEST(Trainer, PackedRolloutInferenceDrawsWhatTheTorchPathDraws) {
+  for (const char* mode : {"min_extrp", "add", "none", "extrapolate", "qsample"}) {
+    auto c = tiny_hopper();
+    c.n_envs = 5;
+    c.n_steps = 1;
+    c.val_freq = 100;
+    c.eval_episodes = 2;
+    c.exploration.action_sample_noise = 0.3;
+    if (std::string(mode) == "extrapolate" || std::string(mode) == "qsample")
+      c.exploration.sample_mode = mode;
+    else
+      c.exploration.noise_mode = mode;
+    RldtTrainer ref(c);
+    c.rollout_inference = "packed";
+    RldtTrainer packed(c);
+    for (int i = 0; i < 2; ++i) {  // evaluation (x_0 = 0, and the eval episodes), then exploring
+      auto m1 = ref.train_iteration(), m2 = packed.train_iteration();
+      const auto &a = ref.last_rollout(), &b = packed.last_rollout();
+      EXPECT_TRUE(torch::allclose(a.obs, b.obs, 0, 1e-5)) << mode << " iteration " << i;
+      EXPECT_TRUE(torch::allclose(a.chunks, b.chunks, 0, 1e-4))
+          << mode << " iteration " << i << ": max diff " << (a.chunks - b.chunks).abs().max().item<float>();
+      EXPECT_EQ(m1.env_steps, m2.env_steps);
+      if (i == 0) EXPECT_NEAR(m1.eval_q, m2.eval_q, 1e-4 * (1.0 + std::abs(m1.eval_q))) << mode;
+    }
+    EXPECT_TRUE(torch::equal(generator_state(ref.generator()), generator_state(packed.generator()))) << mode;
+  }
+}
+
+// With "packed" a state's action does not depend on its batch, so rollout_groups leaves the whole
+// run unchanged: rollouts, losses and weights bit for bit.
+TEST(Trainer, PackedRolloutIsTheSameForAnyGroupCount) {
+  auto c = tiny_hopper();
+  c.n_envs = 5;
+  c.rollout_inference = "packed";
+  RldtTrainer one(c);
+  c.rollout_groups = 3;
+  RldtTrainer three(c);
+  for (int i = 0; i < 4; ++i) {  // evaluation, two exploring iterations with updates, evaluation
+    auto m1 = one.train_iteration(), m2 = three.train_iteration();
+    const auto &a = one.last_rollout(), &b = three.last_rollout();
+    ASSERT_TRUE(torch::equal(a.chunks, b.chunks)) << "iteration " << i;
+    ASSERT_TRUE(torch::equal(a.next_obs, b.next_obs)) << "iteration " << i;
+    ASSERT_TRUE(torch::equal(a.rewards, b.rewards)) << "iteration " << i;
+    EXPECT_EQ(m1.episodes, m2.episodes);
+    EXPECT_TRUE(m1.critic_loss == m2.critic_loss || (std::isnan(m1.critic_loss) && std::isnan(m2.critic_loss)))
+        << m1.critic_loss << " vs " << m2.critic_loss;
+  }
+  EXPECT_TRUE(all_equal(params_of(*one.policy().actor()), params_of(*three.policy().actor())));
+}
+
 TEST(Trainer, ConfigErrorsNameTheField) {
   auto expect_msg = [](RldtTrainerConfig c, const std::string& what) {
     try {
@@ -329,6 +382,9 @@ TEST(Trainer, ConfigErrorsNameTheField) {
   c.rollout_groups = 2;
   c.exploration.sample_mode = "qsample";
   expect_msg(c, "rollout_groups");
+  c = tiny_hopper();
+  c.rollout_inference = "fast";
+  expect_msg(c, "rollout_inference");
   c = tiny_hopper();
   c.exploration.min_extrp_step = 4;  // K = 4
   expect_msg(c, "min_extrp_step");

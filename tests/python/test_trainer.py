@@ -60,6 +60,29 @@ def test_grouped_rollout_is_the_same_on_one_or_two_threads():
         rldt.Trainer(tiny_config(rollout_groups=5))  # > n_envs = 4
 
 
+def test_packed_rollout_inference_is_the_same_for_any_group_count():
+    # rollout_inference "packed": rollouts sample through InferencePolicy's packed weights, where a
+    # state's action does not depend on its batch, so grouping changes nothing; close to "torch".
+    runs = []
+    for groups in (1, 2):
+        tr = rldt.Trainer(tiny_config(n_envs=5, rollout_groups=groups, rollout_inference="packed"))
+        assert tr.config.rollout_inference == "packed"
+        metrics = [tr.train_iteration() for _ in range(3)]
+        runs.append((tr.last_rollout(), metrics))
+    (r1, m1), (r2, m2) = runs
+    for key in ("obs", "chunks", "rewards", "next_obs"):
+        np.testing.assert_array_equal(r1[key], r2[key], err_msg=key)
+    assert m1[-1]["critic_loss"] == m2[-1]["critic_loss"]
+    torch_run = rldt.Trainer(tiny_config(n_envs=5))
+    torch_run.train_iteration()  # evaluation iteration: x_0 = 0, the first chunk step from the same states
+    packed = rldt.Trainer(tiny_config(n_envs=5, rollout_inference="packed"))
+    packed.train_iteration()
+    np.testing.assert_allclose(packed.last_rollout()["chunks"][:, 0], torch_run.last_rollout()["chunks"][:, 0],
+                               atol=1e-4)
+    with pytest.raises(rldt.ArgumentError, match="rollout_inference"):
+        rldt.Trainer(tiny_config(rollout_inference="eigen"))
+
+
 @pytest.mark.parametrize("td_lambda", [0.0, 0.5])
 def test_trainer_critic_minibatches(td_lambda):
     # q_minibatch picks the same time steps in every trajectory; with lambda = 0 the bootstrap

@@ -16,6 +16,7 @@
 #include "rldt/algo/critic_ensemble.hpp"
 #include "rldt/algo/expected_target.hpp"
 #include "rldt/algo/flow_policy.hpp"
+#include "rldt/algo/inference_policy.hpp"
 #include "rldt/algo/reward_scaler.hpp"
 #include "rldt/data/trajectory_buffer.hpp"
 #include "rldt/envs/options.hpp"
@@ -69,6 +70,14 @@ struct RldtTrainerConfig {
   // differently in the last bits, so a run's trajectory depends on G (never on env_threads).
   // Not with exploration.sample_mode "qsample".
   int64_t rollout_groups = 1;
+  // How rollouts (train_iteration's and the ask/tell act()) and evaluate() sample the policy:
+  // "torch": FlowPolicy's LibTorch ops (the default; every documented run used it). "packed":
+  // InferencePolicy with its weights packed once per rollout (no LibTorch dispatch per op, no
+  // BLAS repacking of the weights per call; faster rollouts, docs/benchmarks.md, issue 6). The
+  // draws are the same; the sums round differently in the last bits, which grows over a run. With
+  // "packed" a state's action does not depend on the batch it is in, so rollout_groups no longer
+  // changes the trajectory.
+  std::string rollout_inference = "torch";
   uint64_t seed = 0;
   int64_t act_steps = 4;  // executed steps of each chunk (≤ policy.horizon_steps)
   // Iterations (§6).
@@ -266,8 +275,15 @@ class RldtTrainer {
     ChunkNoise rows(int64_t begin, int64_t n) const;
   };
   ChunkNoise draw_chunk_noise(int64_t N);
-  // Exploration of sample `s` (rows of obs) with pre-drawn noise (full / extrapolate modes).
-  torch::Tensor explore_with(const FlowSample& s, const torch::Tensor& obs, const ChunkNoise& noise);
+  // Exploration of sample `s` (rows of obs) with pre-drawn noise (full / extrapolate modes); the
+  // expected targets come from `fast` when given (rollout_inference "packed"), else from policy_.
+  torch::Tensor explore_with(const FlowSample& s, const torch::Tensor& obs, const ChunkNoise& noise,
+                             InferencePolicy* fast = nullptr);
+  // Sampling of rows obs (n, O) with `fast` from x0 (n, H, d), or deterministically when x0 is
+  // undefined; the chain only when the exploration needs it.
+  FlowSample fast_sample(InferencePolicy& fast, const torch::Tensor& obs, const torch::Tensor& x0);
+  // A snapshot of the current actor for rollout_inference "packed".
+  std::unique_ptr<InferencePolicy> make_fast_policy();
   // train_iteration's rollout with cfg_.rollout_groups >= 2 groups (see the config).
   void grouped_rollout();
   // Starts collecting an iteration's rollout (buffers, statistics, clock).
@@ -288,6 +304,8 @@ class RldtTrainer {
   std::shared_ptr<FlowPolicy> policy_;
   std::unique_ptr<CriticEnsemble> critic_;
   std::unique_ptr<ActorUpdater> updater_;
+  // rollout_inference "packed": one actor snapshot per rollout group, taken by begin_rollout().
+  std::vector<std::unique_ptr<InferencePolicy>> fast_;
   RewardScaler scaler_;
   TrajectoryBuffer buffer_;
   at::Generator gen_;
