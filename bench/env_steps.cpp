@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "bare_physics.hpp"
 #include "rldt/envs/make_env.hpp"
 #include "rldt/envs/vec_env.hpp"
 
@@ -45,21 +46,13 @@ Row bench_task(const std::string& task, int steps, int num_envs, int reps) {
 
   Row row;
   row.task = task;
-  auto model = rldt::load_env_model(task);
-  const mjModel* m = model->get();
-  mjData* d = mj_makeData(m);
+  rldt::bench::BarePhysics bare(task, steps);  // the same actions (seed 0)
   std::vector<double> obs(spec.observation.size());
   for (int rep = 0; rep < reps; ++rep) {
-    auto t0 = std::chrono::steady_clock::now();
-    for (int k = 0; k < steps; ++k) {
-      if (k % spec.max_episode_steps == 0) mj_resetData(m, d);
-      for (int j = 0; j < nu; ++j) d->ctrl[j] = actions[static_cast<size_t>(k) * nu + j];
-      for (int f = 0; f < spec.frame_skip; ++f) mj_step(m, d);
-    }
-    row.bare = std::max(row.bare, steps / seconds_since(t0));
+    row.bare = std::max(row.bare, bare.steps_per_s());
 
     env->reset_into(0, obs);
-    t0 = std::chrono::steady_clock::now();
+    auto t0 = std::chrono::steady_clock::now();
     for (int k = 0; k < steps; ++k) {
       auto r = env->step_into(rldt::Span<const double>(&actions[static_cast<size_t>(k) * nu], nu), obs);
       if (r.terminated || r.truncated) env->reset_into(std::nullopt, obs);
@@ -71,7 +64,6 @@ Row bench_task(const std::string& task, int steps, int num_envs, int reps) {
     for (int k = 0; k < resets; ++k) env->reset_into(std::nullopt, obs);
     row.reset_us = std::min(row.reset_us, 1e6 * seconds_since(t0) / resets);
   }
-  mj_deleteData(d);
 
   // The pool: same options, same actions (each call takes the next num_envs rows).
   rldt::VecEnv vec1(task, num_envs, 1, options), vec2(task, num_envs, 2, options);

@@ -9,9 +9,12 @@
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
+#include <thread>
 
+#include "bare_physics.hpp"
 #include "hopper_sizes.hpp"
 #include "rldt/algo/critic_ensemble.hpp"
 #include "rldt/algo/expected_target.hpp"
@@ -19,6 +22,9 @@
 #include "rldt/algo/inference_policy.hpp"
 #include "rldt/train/config_io.hpp"
 #include "rldt/train/rldt_trainer.hpp"
+#include "rldt/util/blas_gemm.hpp"
+#include "rldt/util/blas_threads.hpp"
+#include "rldt/util/packed_gemm.hpp"
 #include "rldt/util/rng.hpp"
 #include "rldt/util/thread_pool.hpp"
 
@@ -41,6 +47,40 @@ void BM_Matmul(benchmark::State& state) {
 }
 BENCHMARK(BM_Matmul)->Arg(1024)->Unit(benchmark::kMillisecond)->UseRealTime();
 
+// One 512 x 512 layer's product for M rows on one core, the shape of rollout inference (M = the
+// envs of a group): PackedWeights (weights packed once) against the loaded BLAS's sgemm_ on one
+// thread (which packs the weights on every call), both y = x·Wᵀ + b. Counter flops per call.
+void gemm512_bench(benchmark::State& state, bool packed) {
+  const int64_t M = state.range(0), n = 512;
+  auto gen = make_generator(0);
+  auto w = torch::randn({n, n}, gen).contiguous(), x = torch::randn({M, n}, gen).contiguous(),
+       b = torch::randn({n}, gen).contiguous(), y = torch::empty({M, n});
+  const PackedWeights pw(w.data_ptr<float>(), n, n);
+  const SgemmFn gemm = blas_sgemm();
+  if (!packed && !gemm) {
+    state.SkipWithError("no BLAS sgemm_ in the process");
+    return;
+  }
+  ScopedBlasThreads one(1);
+  for (auto _ : state) {
+    if (packed) {
+      pw.multiply(x.data_ptr<float>(), M, n, y.data_ptr<float>(), n, b.data_ptr<float>());
+    } else {
+      y.copy_(b.expand({M, n}));
+      const int nn = static_cast<int>(n), m = static_cast<int>(M);
+      const float one_f = 1.f;
+      gemm("T", "N", &nn, &m, &nn, &one_f, w.data_ptr<float>(), &nn, x.data_ptr<float>(), &nn, &one_f,
+           y.data_ptr<float>(), &nn, 1, 1);
+    }
+    benchmark::DoNotOptimize(y.data_ptr<float>());
+  }
+  state.counters["flops"] = 2.0 * M * n * n;
+}
+void BM_Gemm512Packed(benchmark::State& state) { gemm512_bench(state, true); }
+void BM_Gemm512Blas1(benchmark::State& state) { gemm512_bench(state, false); }
+BENCHMARK(BM_Gemm512Packed)->Arg(8)->Arg(32)->Arg(64)->Arg(128)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_Gemm512Blas1)->Arg(8)->Arg(32)->Arg(64)->Arg(128)->Unit(benchmark::kMicrosecond)->UseRealTime();
+
 // Actor inference: K Euler steps of the velocity net for B states (no autograd).
 void BM_ActorInference(benchmark::State& state) {
   const int64_t B = state.range(0);
@@ -56,12 +96,13 @@ void BM_ActorInference(benchmark::State& state) {
 }
 BENCHMARK(BM_ActorInference)->Arg(1)->Arg(100)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
-// The same sampling through InferencePolicy (no LibTorch ops; one state in Eigen, batches through the
-// loaded BLAS's GEMM: the deployment path).
-void BM_ActorInferenceEigen(benchmark::State& state) {
+// The same sampling through InferencePolicy (no LibTorch ops: the deployment path), with each of
+// its matrix products: packed weights (the default), the loaded BLAS's GEMM (batches of 8+), Eigen.
+void inference_policy_bench(benchmark::State& state, const std::string& gemm) {
   const int64_t B = state.range(0);
   FlowPolicy policy(actor_config(), 0);
   InferencePolicy fast(policy);
+  fast.set_gemm(gemm);
   auto gen = make_generator(1);
   auto obs = torch::randn({B, kObs}, gen).contiguous();
   auto x0 = torch::randn({B, kH * kAct}, gen).contiguous();
@@ -72,6 +113,11 @@ void BM_ActorInferenceEigen(benchmark::State& state) {
   }
   state.counters["rows"] = static_cast<double>(B);
 }
+void BM_ActorInferencePacked(benchmark::State& state) { inference_policy_bench(state, "packed"); }
+void BM_ActorInferenceBlas(benchmark::State& state) { inference_policy_bench(state, "blas"); }
+void BM_ActorInferenceEigen(benchmark::State& state) { inference_policy_bench(state, "eigen"); }
+BENCHMARK(BM_ActorInferencePacked)->Arg(1)->Arg(32)->Arg(100)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_ActorInferenceBlas)->Arg(32)->Arg(100)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_ActorInferenceEigen)->Arg(1)->Arg(100)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 // One RLDT actor update (§4): particles with their chain, critic gradients, one forward with
@@ -121,8 +167,9 @@ void BM_CriticUpdateGrouped(benchmark::State& state) { critic_update_bench(state
 BENCHMARK(BM_CriticUpdate)->Arg(4096)->Arg(256)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_CriticUpdateGrouped)->Arg(4096)->Arg(256)->Unit(benchmark::kMillisecond)->UseRealTime();
 
-RldtTrainerConfig hopper_rollout_config(int64_t n_envs, int64_t groups = 1) {
+RldtTrainerConfig hopper_rollout_config(int64_t n_envs, int64_t groups = 1, const std::string& inference = "torch") {
   RldtTrainerConfig c;
+  c.rollout_inference = inference;
   c.env = "Hopper-v5";
   c.n_envs = n_envs;
   c.env_threads = 2;
@@ -167,6 +214,79 @@ void BM_RolloutGrouped(benchmark::State& state) {
   state.counters["env_steps_per_iter"] = static_cast<double>(steps) / static_cast<double>(state.iterations());
 }
 BENCHMARK(BM_RolloutGrouped)->Arg(16)->Arg(64)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
+
+// rollout_groups = 2 with rollout_inference "packed": each group samples through its own
+// InferencePolicy (packed weights, no LibTorch ops) and steps its half.
+void BM_RolloutGroupedPacked(benchmark::State& state) {
+  const int64_t N = state.range(0);
+  RldtTrainer trainer(hopper_rollout_config(N, 2, "packed"));
+  int64_t steps = 0;
+  for (auto _ : state) {
+    const auto before = trainer.env_steps();
+    trainer.train_iteration();
+    steps += trainer.env_steps() - before;
+  }
+  state.counters["env_steps"] = benchmark::Counter(static_cast<double>(steps), benchmark::Counter::kIsRate);
+  state.counters["env_steps_per_iter"] = static_cast<double>(steps) / static_cast<double>(state.iterations());
+}
+BENCHMARK(BM_RolloutGroupedPacked)->Arg(16)->Arg(64)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
+
+// Rollout throughput as a share of issue 6's bound, with the bound measured next to every
+// rollout iteration: the host's speed drifts by a fifth within minutes, so a bound measured a
+// minute away (bench/rollout_groups.py) scatters the share by ±20%. Each iteration times bare
+// Hopper physics on both cores at once (bench/bare_physics.hpp on two threads, 3000 env steps
+// each, ~0.3 s; the sum of their rates), the 1024³ matmul on both cores (4 calls), then one
+// deterministic rollout iteration of hopper_rollout_config; bound = 1 / (1 / bare_both +
+// K · velocity-net FLOPs / H / peak). Counters: the medians over iterations of the share
+// (rollout / bound), env steps/s, bare steps/s (both cores) and peak GFLOP/s, and the lowest and
+// highest share.
+void rollout_share_bench(benchmark::State& state, int64_t groups, const std::string& inference) {
+  const int64_t N = state.range(0);
+  RldtTrainer trainer(hopper_rollout_config(N, groups, inference));
+  BarePhysics bare0(trainer.config().env, 3000, 0), bare1(trainer.config().env, 3000, 1);
+  auto gen = make_generator(0);
+  auto a = torch::randn({1024, 1024}, gen), b = torch::randn({1024, 1024}, gen), c = torch::empty({1024, 1024});
+  // Velocity-net FLOPs per row and pass (2 per multiply-add): input layer [x, time embedding, obs]
+  // → 512, two 512 × 512 layers, → A; the time MLP 16 → 32 → 16. bench/perf.py's model.
+  const double A = kH * kAct, fv = 2.0 * ((A + 16 + kObs) * 512 + 2 * 512 * 512 + 512 * A) + 2.0 * (16 * 32 + 32 * 16);
+  trainer.train_iteration();  // warm-up (the first iteration also builds the buffers)
+  std::vector<double> share, rate, bare_rate, peak;
+  for (auto _ : state) {
+    double r1 = 0;
+    std::thread other([&] { r1 = bare1.steps_per_s(); });
+    const double r0 = bare0.steps_per_s();
+    other.join();
+    bare_rate.push_back(r0 + r1);
+    torch::mm_out(c, a, b);
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < 4; ++i) torch::mm_out(c, a, b);
+    peak.push_back(4 * 2.0 * 1024 * 1024 * 1024 /
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    const auto before = trainer.env_steps();
+    const auto t1 = std::chrono::steady_clock::now();
+    trainer.train_iteration();
+    rate.push_back(static_cast<double>(trainer.env_steps() - before) /
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count());
+    const double bound = 1.0 / (1.0 / bare_rate.back() + kK * fv / kH / peak.back());
+    share.push_back(rate.back() / bound);
+  }
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+  };
+  state.counters["share_of_bound"] = median(share);
+  state.counters["env_steps_per_s"] = median(rate);
+  state.counters["bare_steps_per_s"] = median(bare_rate);
+  state.counters["peak_gflops"] = median(peak) / 1e9;
+  state.counters["share_min"] = *std::min_element(share.begin(), share.end());
+  state.counters["share_max"] = *std::max_element(share.begin(), share.end());
+}
+void BM_RolloutShare(benchmark::State& state) { rollout_share_bench(state, 1, "torch"); }
+void BM_RolloutShareGrouped(benchmark::State& state) { rollout_share_bench(state, 2, "torch"); }
+void BM_RolloutShareGroupedPacked(benchmark::State& state) { rollout_share_bench(state, 2, "packed"); }
+BENCHMARK(BM_RolloutShare)->Arg(16)->Arg(64)->Unit(benchmark::kSecond)->UseRealTime()->Iterations(7);
+BENCHMARK(BM_RolloutShareGrouped)->Arg(16)->Arg(64)->Unit(benchmark::kSecond)->UseRealTime()->Iterations(7);
+BENCHMARK(BM_RolloutShareGroupedPacked)->Arg(16)->Arg(64)->Unit(benchmark::kSecond)->UseRealTime()->Iterations(7);
 
 // One whole training iteration of configs/gym/hopper/finetune-cpu.yaml (random actor of the
 // file's architecture; no critic warm-up so the actor steps run), split into its phases, and the

@@ -1,15 +1,17 @@
 #!/usr/bin/env python3
 """Rollout throughput with and without rollout_groups, against the machine's bound (issue 6).
 
-Runs `rldt_bench_perf` (BM_Rollout: one batched policy forward over all envs per chunk step,
-then the env pool; BM_RolloutGrouped: rollout_groups = 2, each env thread samples with one BLAS
-thread and steps its own half) in alternating rounds, plus the bound measured in each round: bare
-`mj_step` on one core (`rldt_bench_envs`), times 2 cores, and the inference FLOPs at the fp32
-matmul peak (BM_Matmul/1024). The host is shared and its speed drifts, so every ratio is taken
-within one round and the medians over rounds are reported.
+Runs `rldt_bench_perf`'s BM_RolloutShare benchmarks in alternating rounds: ungrouped (one batched
+policy forward over all envs per chunk step, then the env pool), rollout_groups = 2 (each env
+thread samples with one BLAS thread and steps its own half), and rollout_groups = 2 with
+rollout_inference "packed" (each group samples through its own InferencePolicy). Each benchmark
+measures the bound right before every rollout iteration it times (bare Hopper physics on both
+cores at once, and the inference FLOPs at the 1024³ matmul rate), because the host's speed
+drifts by a fifth within minutes; a round's share is the median over its iterations, and the
+table gives the medians over rounds.
 
     PYTHONPATH=python .venv/bin/python bench/rollout_groups.py [--rounds 5] [--envs 16 64]
-    PYTHONPATH=python .venv/bin/python bench/rollout_groups.py --blas-threads 1 2   # BM_Rollout only,
+    PYTHONPATH=python .venv/bin/python bench/rollout_groups.py --blas-threads 1 2   # ungrouped only,
         # with OPENBLAS_NUM_THREADS alternated instead (the threading-policy question)
     PYTHONPATH=python .venv/bin/python bench/rollout_groups.py --diagnose   # what limits it: reset vs
         # step cost, 512-wide GEMM rates by rows and BLAS threads, the rollout with a width-8 actor
@@ -29,7 +31,6 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-import perf  # noqa: E402  (FLOP model, bare mj_step runner)
 import perf_torch as pt  # noqa: E402
 
 
@@ -43,14 +44,10 @@ def run_benchmarks(build: Path, regex: str, env=None, repetitions: int = 3) -> d
             continue  # (one repetition reports no aggregates)
         name = b["run_name"].removeprefix("BM_").split("/iterations")[0].split("/real_time")[0]
         unit = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}[b["time_unit"]]
-        res[name] = {"median_s": b["real_time"] * unit, **{k: b[k] for k in ("env_steps", "env_steps_per_iter") if k in b}}
+        counters = ("env_steps", "env_steps_per_iter", "share_of_bound", "share_min", "share_max", "env_steps_per_s",
+                    "bare_steps_per_s", "peak_gflops")
+        res[name] = {"median_s": b["real_time"] * unit, **{k: b[k] for k in counters if k in b}}
     return res
-
-
-def bound_steps_per_s(bare_steps_per_s: float, peak_gflops: float) -> float:
-    """Bare physics on both cores plus K velocity-net passes per chunk of H env steps at peak."""
-    per_step = 1.0 / (2.0 * bare_steps_per_s) + pt.K * perf.velocity_flops() / pt.H / (peak_gflops * 1e9)
-    return 1.0 / per_step
 
 
 def rollout_rate(n_envs: int, width: int, groups: int, iterations: int = 10):
@@ -118,9 +115,8 @@ def main(argv=None) -> int:
     ap.add_argument("--build", default=str(ROOT / "build"))
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--envs", type=int, nargs="+", default=[16, 64], choices=[16, 64])
-    ap.add_argument("--repetitions", type=int, default=3, help="benchmark repetitions per round (median taken)")
     ap.add_argument("--blas-threads", type=int, nargs="*", default=None,
-                    help="compare BM_Rollout under these OPENBLAS_NUM_THREADS values instead of grouped vs not")
+                    help="compare the ungrouped rollout under these OPENBLAS_NUM_THREADS values instead")
     ap.add_argument("--diagnose", action="store_true", help="the measurements of what limits the rollout, then exit")
     ap.add_argument("--quick", action="store_true", help="one short round (smoke test; numbers not for reporting)")
     a = ap.parse_args(argv)
@@ -134,44 +130,41 @@ def main(argv=None) -> int:
         sys.exit(f"rollout_groups.py: {build / 'rldt_bench_perf'} not found; build it with "
                  f"`cmake --build {build} --target rldt_bench_perf rldt_bench_envs`")
     rounds = 1 if a.quick else a.rounds
-    reps = 1 if a.quick else a.repetitions
     env_sizes = "|".join(str(n) for n in a.envs)
     if a.blas_threads:
-        variants = [(f"OPENBLAS_NUM_THREADS={t}", f"^BM_Rollout/({env_sizes})/", {"OPENBLAS_NUM_THREADS": str(t)})
+        variants = [(f"OPENBLAS_NUM_THREADS={t}", f"^BM_RolloutShare/({env_sizes})/", {"OPENBLAS_NUM_THREADS": str(t)})
                     for t in a.blas_threads]
     else:
-        variants = [("ungrouped", f"^BM_Rollout/({env_sizes})/", {}),
-                    ("rollout_groups=2", f"^BM_RolloutGrouped/({env_sizes})/", {})]
-    rows = {(v[0], n): [] for v in variants for n in a.envs}  # (steps/s, share of bound) per round
-    ratios = {n: [] for n in a.envs}
+        variants = [("ungrouped", f"^BM_RolloutShare/({env_sizes})/", {}),
+                    ("rollout_groups=2", f"^BM_RolloutShareGrouped/({env_sizes})/", {}),
+                    ("rollout_groups=2, packed", f"^BM_RolloutShareGroupedPacked/({env_sizes})/", {})]
+    rows = {(v[0], n): [] for v in variants for n in a.envs}  # per round: the benchmark's counters
     for r in range(rounds):
-        peak_run = run_benchmarks(build, "^BM_Matmul/1024/", repetitions=reps)
-        peak = perf.op_flops("Matmul/1024") / peak_run["Matmul/1024"]["median_s"] / 1e9
-        bare = perf.run_bare_mj_step(build, a.quick)
-        bound = bound_steps_per_s(bare["bare"], peak) if bare else float("nan")
-        got = {}
+        line = []
         for label, regex, extra in variants:
-            res = run_benchmarks(build, regex, env={**os.environ, **extra}, repetitions=reps)
+            res = run_benchmarks(build, regex, env={**os.environ, **extra}, repetitions=1)
             for n in a.envs:
                 b = next(v for k, v in res.items() if k.endswith(f"/{n}"))
-                sps = b["env_steps_per_iter"] / b["median_s"]
-                got[(label, n)] = sps
-                rows[(label, n)].append((sps, sps / bound))
-        for n in a.envs:
-            ratios[n].append(got[(variants[1][0], n)] / got[(variants[0][0], n)] if len(variants) > 1 else float("nan"))
-        print(f"round {r + 1}: peak {peak:.0f} GFLOP/s, bare mj_step {bare['bare'] if bare else float('nan'):.0f}/s, "
-              f"bound {bound:.0f} env steps/s; " +
-              ", ".join(f"{lab} {n} envs {got[(lab, n)]:.0f}" for lab, _, _ in variants for n in a.envs), flush=True)
-    print(f"\nmedians over {rounds} rounds:\n")
-    print("| rollout | envs | env steps/s | % of bound | " + f"{variants[1][0]} / {variants[0][0]} |")
-    print("| --- | ---: | ---: | ---: | ---: |")
+                rows[(label, n)].append(b)
+                line.append(f"{label} {n} envs {b['env_steps_per_s']:.0f}/s = {100 * b['share_of_bound']:.0f}% "
+                            f"({100 * b['share_min']:.0f}-{100 * b['share_max']:.0f}%; bare {b['bare_steps_per_s']:.0f}/s, "
+                            f"peak {b['peak_gflops']:.0f})")
+        print(f"round {r + 1}: " + "; ".join(line), flush=True)
+    print(f"\nmedians over {rounds} rounds (each round's share: the median of its iterations, each against the bound "
+          f"measured right before it):\n")
+    first = variants[0][0]
+    print(f"| rollout | envs | env steps/s | % of bound (by round) | / {first}, per round |")
+    print("| --- | ---: | ---: | ---: | --- |")
     for label, _, _ in variants:
         for n in a.envs:
-            sps = statistics.median(x for x, _ in rows[(label, n)])
-            share = statistics.median(s for _, s in rows[(label, n)])
-            ratio = f"{statistics.median(ratios[n]):.2f} (rounds: {', '.join(f'{x:.2f}' for x in ratios[n])})" \
-                if label == variants[-1][0] and len(variants) > 1 else ""
-            print(f"| {label} | {n} | {sps:.0f} | {100 * share:.0f}% | {ratio} |")
+            got = rows[(label, n)]
+            shares = [b["share_of_bound"] for b in got]
+            ratio = ""
+            if label != first:
+                rs = [b["env_steps_per_s"] / f["env_steps_per_s"] for b, f in zip(got, rows[(first, n)])]
+                ratio = f"{statistics.median(rs):.2f} median ({', '.join(f'{x:.2f}' for x in rs)})"
+            print(f"| {label} | {n} | {statistics.median(b['env_steps_per_s'] for b in got):.0f} | "
+                  f"{100 * statistics.median(shares):.0f}% ({', '.join(f'{100 * x:.0f}' for x in shares)}) | {ratio} |")
     return 0
 
 

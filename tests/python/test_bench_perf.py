@@ -94,7 +94,8 @@ def test_rollout_groups_driver_runs():
     out = subprocess.run([sys.executable, str(REPO / "bench" / "rollout_groups.py"), "--quick", "--envs", "16"],
                          capture_output=True, text=True, env=env, cwd=REPO, timeout=600)
     assert out.returncode == 0, out.stderr
-    assert "| ungrouped | 16 |" in out.stdout and "| rollout_groups=2 | 16 |" in out.stdout, out.stdout
+    for label in ("ungrouped", "rollout_groups=2", "rollout_groups=2, packed"):
+        assert f"| {label} | 16 |" in out.stdout, out.stdout
     diag = subprocess.run([sys.executable, str(REPO / "bench" / "rollout_groups.py"), "--diagnose", "--quick"],
                           capture_output=True, text=True, env=env, cwd=REPO, timeout=600)
     assert diag.returncode == 0, diag.stderr
@@ -117,7 +118,7 @@ def test_alternating_driver_reads_every_benchmark_of_the_op():
                           "1", "--min-time", "0.01", "--malloc-untuned", "--peak"], capture_output=True, text=True, env=env,
                          cwd=REPO, timeout=600)
     assert out.returncode == 0, out.stderr
-    for name in ("ActorInference 1", "ActorInference 100", "ActorInferenceEigen 1", "ActorInferenceEigen 100"):
+    for name in ("ActorInference 1", "ActorInference 100", "ActorInferencePacked 1", "ActorInferencePacked 100"):
         for what in ("C++/eager", "C++ malloc untuned/eager", "C++ tuned/untuned"):
             assert f"{name}: {what} per round" in out.stdout, out.stdout
         assert re.search(rf"{name}: share of the matmul peak per round \d+%; median \d+% \(peak \d+ GFLOP/s\)",
