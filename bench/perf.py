@@ -125,12 +125,13 @@ def table(cpp, eager, bare, peak):
     for name in pt.BENCHES:
         names.append((name, name))
         if name.startswith("ActorInference/"):  # InferencePolicy's paths against the same eager code
-            for path in ("Packed", "Blas", "Eigen"):
+            for path in ("Packed", "Packed2", "Blas", "Eigen"):
                 names.append((name.replace("ActorInference", "ActorInference" + path), name))
         if name.startswith(("ActorUpdate/", "CriticUpdate/")):  # update_groups 2 against the same eager code
             names.append((name.replace("Update", "UpdateGrouped"), name))
-        if name == "HopperCpuIteration":  # actor and critic update_groups 2
+        if name == "HopperCpuIteration":  # actor and critic update_groups 2; and all speed options
             names.append(("HopperCpuIterationGrouped", name))
+            names.append(("HopperCpuIterationAllOptions", name))
     for name, eager_name in names:
         c, e = cpp.get(name), eager.get(eager_name)
         if c is None and (e is None or name != eager_name):  # (a C++ variant not run at this size)
@@ -164,7 +165,8 @@ def table(cpp, eager, bare, peak):
                          f"measured next to each iteration (iterations {100 * c['share_min']:.0f}-"
                          f"{100 * c['share_max']:.0f}%; bare physics on both cores {c['bare_steps_per_s']:.0f} steps/s)")
     c, e = cpp.get("HopperCpuIteration"), eager.get("HopperCpuIteration")
-    for label, it in (("C++", c), ("C++, update_groups 2", cpp.get("HopperCpuIterationGrouped"))):
+    for label, it in (("C++", c), ("C++, update_groups 2", cpp.get("HopperCpuIterationGrouped")),
+                      ("C++, all speed options", cpp.get("HopperCpuIterationAllOptions"))):
         if it:
             lines.append(f"\nHopper CPU iteration ({label}): {it['median_s']:.2f} s = rollout {it['s_rollout']:.2f} + "
                          f"critic {it['s_critic']:.2f} + actor {it['s_actor']:.2f} (+ rest); evaluation iteration "

@@ -38,7 +38,8 @@ from perf import op_flops  # noqa: E402
 OPS = {
     "actor": (("ActorUpdate", "ActorUpdateGrouped"), (256, 16), lambda b: pt.bench_actor_update(b)),
     "critic": (("CriticUpdate", "CriticUpdateGrouped"), (4096, 256), lambda n: pt.bench_critic_update(n)),
-    "inference": (("ActorInference", "ActorInferencePacked"), (1, 100), lambda b: pt.bench_actor_inference(b)),
+    "inference": (("ActorInference", "ActorInferencePacked", "ActorInferencePacked2"), (1, 100),
+                  lambda b: pt.bench_actor_inference(b)),
 }
 
 

@@ -97,12 +97,14 @@ void BM_ActorInference(benchmark::State& state) {
 BENCHMARK(BM_ActorInference)->Arg(1)->Arg(100)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 // The same sampling through InferencePolicy (no LibTorch ops: the deployment path), with each of
-// its matrix products: packed weights (the default), the loaded BLAS's GEMM (batches of 8+), Eigen.
-void inference_policy_bench(benchmark::State& state, const std::string& gemm) {
+// its matrix products: packed weights (the default; Packed2: set_threads(2)), the loaded BLAS's GEMM
+// (batches of 8+, OpenBLAS's threads), Eigen.
+void inference_policy_bench(benchmark::State& state, const std::string& gemm, int threads = 1) {
   const int64_t B = state.range(0);
   FlowPolicy policy(actor_config(), 0);
   InferencePolicy fast(policy);
   fast.set_gemm(gemm);
+  fast.set_threads(threads);
   auto gen = make_generator(1);
   auto obs = torch::randn({B, kObs}, gen).contiguous();
   auto x0 = torch::randn({B, kH * kAct}, gen).contiguous();
@@ -114,9 +116,11 @@ void inference_policy_bench(benchmark::State& state, const std::string& gemm) {
   state.counters["rows"] = static_cast<double>(B);
 }
 void BM_ActorInferencePacked(benchmark::State& state) { inference_policy_bench(state, "packed"); }
+void BM_ActorInferencePacked2(benchmark::State& state) { inference_policy_bench(state, "packed", 2); }
 void BM_ActorInferenceBlas(benchmark::State& state) { inference_policy_bench(state, "blas"); }
 void BM_ActorInferenceEigen(benchmark::State& state) { inference_policy_bench(state, "eigen"); }
 BENCHMARK(BM_ActorInferencePacked)->Arg(1)->Arg(32)->Arg(100)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_ActorInferencePacked2)->Arg(1)->Arg(100)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_ActorInferenceBlas)->Arg(32)->Arg(100)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_ActorInferenceEigen)->Arg(1)->Arg(100)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
@@ -316,8 +320,14 @@ void BM_HopperCpuIteration(benchmark::State& state) { hopper_iteration_bench(sta
 void BM_HopperCpuIterationGrouped(benchmark::State& state) {
   hopper_iteration_bench(state, {"actor.update_groups=2", "critic.update_groups=2"});
 }
+// Every speed option on: both update_groups, rollout_groups and rollout_inference "packed".
+void BM_HopperCpuIterationAllOptions(benchmark::State& state) {
+  hopper_iteration_bench(
+      state, {"actor.update_groups=2", "critic.update_groups=2", "rollout_groups=2", "rollout_inference=packed"});
+}
 BENCHMARK(BM_HopperCpuIteration)->Unit(benchmark::kSecond)->UseRealTime()->Iterations(2);
 BENCHMARK(BM_HopperCpuIterationGrouped)->Unit(benchmark::kSecond)->UseRealTime()->Iterations(2);
+BENCHMARK(BM_HopperCpuIterationAllOptions)->Unit(benchmark::kSecond)->UseRealTime()->Iterations(2);
 
 }  // namespace
 

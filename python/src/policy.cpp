@@ -399,6 +399,13 @@ x0 = rng.standard_normal((B, H, d)).)doc")
           py::arg("x_k"), py::arg("k"), py::arg("obs"),
           R"doc(As FlowPolicy.expected_target: x_k (N, H, d), k (N,) integers in [0, K), obs (N, O) -> (N, H, d).)doc")
       .def_property(
+          "threads", [](InferenceHandle& h) { return h.fast->threads(); },
+          [](InferenceHandle& h, int n) {
+            auto lock = h.usage.write();
+            h.fast->set_threads(n);
+          },
+          "threads for batches of 16+ states (default 1); with 'packed' the results equal one thread's")
+      .def_property(
           "gemm", [](InferenceHandle& h) { return h.fast->gemm(); },
           [](InferenceHandle& h, const std::string& g) {
             auto lock = h.usage.write();

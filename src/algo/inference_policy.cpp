@@ -58,11 +58,13 @@ void activate(const std::string& act, float* x, int64_t n) {
 // Batches from this size on go through the BLAS GEMM (below it Eigen's product is as fast and
 // starts no BLAS threads).
 constexpr int64_t kBlasMinBatch = 8;
+// set_threads: a batch is split only into blocks of at least this many states.
+constexpr int64_t kMinThreadRows = 8;
 
 }  // namespace
 
 InferencePolicy::InferencePolicy(FlowPolicy& policy, const std::string& net_name)
-    : cfg_(policy.config()), gemm_(blas_sgemm()) {
+    : cfg_(policy.config()), gemm_(blas_sgemm()), scratch_(1) {
   check_choice(net_name, "net", {"actor", "ema"});
   VelocityNet& net = net_name == "ema" ? policy.ema() : policy.actor();
   torch::NoGradGuard ng;
@@ -124,19 +126,40 @@ std::string InferencePolicy::gemm() const {
   return mode_ == Gemm::kBlas && gemm_ ? "blas" : "eigen";
 }
 
-void InferencePolicy::reserve(int64_t B) {
+void InferencePolicy::reserve(Scratch& s, int64_t B) const {
   int64_t widest = hidden_;
   for (const auto& l : hidden_layers_) widest = std::max(widest, l.out);
-  if (static_cast<int64_t>(z_.size()) < widest * B) {
-    obs_proj_.resize(hidden_ * B);
-    z_.resize(widest * B);
-    y_.resize(widest * B);
-    u_.resize(widest * B);
-    v_.resize(cfg_.action_size() * B);
+  if (static_cast<int64_t>(s.z.size()) < widest * B) {
+    s.obs_proj.resize(hidden_ * B);
+    s.z.resize(widest * B);
+    s.y.resize(widest * B);
+    s.u.resize(widest * B);
+    s.v.resize(cfg_.action_size() * B);
   }
 }
 
-void InferencePolicy::dense(const Layer& l, const float* src, float* dst, int64_t B, bool skip_bias) {
+void InferencePolicy::set_threads(int n) {
+  check_arg(n >= 1, "InferencePolicy::set_threads: n must be >= 1, got ", n);
+  pool_ = n > 1 ? std::make_unique<ThreadPool>(n) : nullptr;
+  scratch_.resize(static_cast<size_t>(n));
+}
+
+template <class Fn>
+void InferencePolicy::split_rows(int64_t B, Fn&& fn) {
+  // Blocks of at least kMinThreadRows states, at most one per thread ("blas" threads itself).
+  const int64_t blocks =
+      pool_ && mode_ != Gemm::kBlas ? std::min<int64_t>(pool_->num_threads(), B / kMinThreadRows) : 1;
+  if (blocks <= 1) {
+    fn(scratch_[0], int64_t{0}, B);
+    return;
+  }
+  pool_->parallel_for(static_cast<int>(blocks), [&](int i) {
+    const int64_t lo = i * B / blocks, hi = (i + 1) * B / blocks;
+    fn(scratch_[static_cast<size_t>(i)], lo, hi - lo);
+  });
+}
+
+void InferencePolicy::dense(const Layer& l, const float* src, float* dst, int64_t B, bool skip_bias) const {
   const float* bias = skip_bias || l.b.empty() ? nullptr : l.b.data();
   if (mode_ == Gemm::kPacked) {
     // Column-major (features × B) is row-major (B × features): B rows of l.in in, l.out out.
@@ -159,12 +182,12 @@ void InferencePolicy::dense(const Layer& l, const float* src, float* dst, int64_
   }
 }
 
-void InferencePolicy::net_output(const float* x, int64_t B, int64_t k, const int64_t* ks) {
+void InferencePolicy::net_output(Scratch& s, const float* x, int64_t B, int64_t k, const int64_t* ks) const {
   const int64_t h = hidden_;
   const std::string& act = cfg_.activation;
-  Eigen::Map<ColMat> z(z_.data(), h, B);
-  dense(in_x_, x, z_.data(), B);
-  z += Eigen::Map<const ColMat>(obs_proj_.data(), h, B);
+  Eigen::Map<ColMat> z(s.z.data(), h, B);
+  dense(in_x_, x, s.z.data(), B);
+  z += Eigen::Map<const ColMat>(s.obs_proj.data(), h, B);
   if (ks) {
     for (int64_t b = 0; b < B; ++b) z.col(b) += Eigen::Map<const Eigen::VectorXf>(step_bias_.data() + ks[b] * h, h);
   } else {
@@ -174,27 +197,27 @@ void InferencePolicy::net_output(const float* x, int64_t B, int64_t k, const int
   if (cfg_.residual) {
     for (size_t i = 0; i + 1 < hidden_layers_.size(); i += 2) {
       // z += W2 act(W1 act(z) + b1) + b2
-      Eigen::Map<ColMat> y(y_.data(), h, B);
+      Eigen::Map<ColMat> y(s.y.data(), h, B);
       y = z;
-      activate(act, y_.data(), h * B);
-      dense(hidden_layers_[i], y_.data(), u_.data(), B);
-      activate(act, u_.data(), h * B);
-      dense(hidden_layers_[i + 1], u_.data(), y_.data(), B);
+      activate(act, s.y.data(), h * B);
+      dense(hidden_layers_[i], s.y.data(), s.u.data(), B);
+      activate(act, s.u.data(), h * B);
+      dense(hidden_layers_[i + 1], s.u.data(), s.y.data(), B);
       z += y;
     }
   } else {
-    float* cur = z_.data();
-    float* nxt = y_.data();
+    float* cur = s.z.data();
+    float* nxt = s.y.data();
     for (const auto& l : hidden_layers_) {
       activate(act, cur, width * B);
       dense(l, cur, nxt, B);
       width = l.out;
       std::swap(cur, nxt);
     }
-    if (cur != z_.data()) std::copy(cur, cur + width * B, z_.data());
-    activate(act, z_.data(), width * B);
+    if (cur != s.z.data()) std::copy(cur, cur + width * B, s.z.data());
+    activate(act, s.z.data(), width * B);
   }
-  dense(out_, z_.data(), v_.data(), B);
+  dense(out_, s.z.data(), s.v.data(), B);
 }
 
 void InferencePolicy::act(const float* obs, int64_t B, const float* x0, float* out) {
@@ -203,26 +226,35 @@ void InferencePolicy::act(const float* obs, int64_t B, const float* x0, float* o
 
 void InferencePolicy::sample(const float* obs, int64_t B, const float* x0, float* out, float* chain) {
   check_arg(B >= 1, "InferencePolicy::act: B must be >= 1, got ", B);
+  const int64_t A = cfg_.action_size(), O = cfg_.obs_dim, K = cfg_.denoising_steps;
+  split_rows(B, [&](Scratch& s, int64_t lo, int64_t n) {
+    sample_rows(s, obs + lo * O, n, x0 ? x0 + lo * A : nullptr, out + lo * A,
+                chain ? chain + lo * (K + 1) * A : nullptr);
+  });
+}
+
+void InferencePolicy::sample_rows(Scratch& s, const float* obs, int64_t B, const float* x0, float* out,
+                                  float* chain) const {
   const int64_t A = cfg_.action_size(), K = cfg_.denoising_steps;
-  reserve(B);
+  reserve(s, B);
   Eigen::Map<ColMat> x(out, A, B);  // the chain runs in the output buffer
   if (x0) {
     x = Eigen::Map<const ColMat>(x0, A, B);
   } else {
     x.setZero();
   }
-  dense(in_obs_, obs, obs_proj_.data(), B);
+  dense(in_obs_, obs, s.obs_proj.data(), B);
   // chain: (B, K+1, A) row-major, i.e. column b·(K+1) + k of an (A × B·(K+1)) column-major matrix.
   auto record = [&](int64_t k) {
     if (!chain) return;
     for (int64_t b = 0; b < B; ++b) std::copy(out + b * A, out + (b + 1) * A, chain + (b * (K + 1) + k) * A);
   };
   record(0);
-  Eigen::Map<ColMat> v(v_.data(), A, B);
+  Eigen::Map<ColMat> v(s.v.data(), A, B);
   const bool xpred = cfg_.prediction == "x_pred";
   for (int64_t k = 0; k < K; ++k) {
     const float t = static_cast<float>(k) / static_cast<float>(K);
-    net_output(out, B, k, nullptr);
+    net_output(s, out, B, k, nullptr);
     if (xpred) v = (v - x) / (1.f - t);  // x̂ → velocity
     x += v / static_cast<float>(K);
     record(k + 1);
@@ -235,15 +267,23 @@ void InferencePolicy::sample(const float* obs, int64_t B, const float* x0, float
 
 void InferencePolicy::expected_target(const float* obs, int64_t B, const float* x_k, const int64_t* k, float* out) {
   check_arg(B >= 1, "InferencePolicy::expected_target: B must be >= 1, got ", B);
-  const int64_t A = cfg_.action_size(), K = cfg_.denoising_steps;
+  const int64_t A = cfg_.action_size(), O = cfg_.obs_dim, K = cfg_.denoising_steps;
   for (int64_t b = 0; b < B; ++b)
     check_arg(k[b] >= 0 && k[b] < K, "InferencePolicy::expected_target: argument 'k' must hold steps in [0, ", K,
               "); row ", b, " has ", k[b]);
-  reserve(B);
-  dense(in_obs_, obs, obs_proj_.data(), B);
-  net_output(x_k, B, 0, k);
+  split_rows(B, [&](Scratch& s, int64_t lo, int64_t n) {
+    target_rows(s, obs + lo * O, n, x_k + lo * A, k + lo, out + lo * A);
+  });
+}
+
+void InferencePolicy::target_rows(Scratch& s, const float* obs, int64_t B, const float* x_k, const int64_t* k,
+                                  float* out) const {
+  const int64_t A = cfg_.action_size(), K = cfg_.denoising_steps;
+  reserve(s, B);
+  dense(in_obs_, obs, s.obs_proj.data(), B);
+  net_output(s, x_k, B, 0, k);
   Eigen::Map<ColMat> y(out, A, B);
-  Eigen::Map<const ColMat> v(v_.data(), A, B), x(x_k, A, B);
+  Eigen::Map<const ColMat> v(s.v.data(), A, B), x(x_k, A, B);
   if (cfg_.prediction == "x_pred") {
     y = v;
     return;

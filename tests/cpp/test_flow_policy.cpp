@@ -369,6 +369,21 @@ TEST(InferencePolicy, PackedPathGivesAStateTheSameBitsInAnyBatch) {
     }
     EXPECT_EQ(parts, whole) << rows << " rows at a time";
   }
+  // Threads split the batch into blocks of rows: the same bits, chain and expected targets too.
+  const int64_t K = cfg.denoising_steps;
+  std::vector<float> chain1(static_cast<size_t>(B * (K + 1) * A)), chain2(chain1.size()), y1(whole.size()),
+      y2(whole.size());
+  fast.sample(obs.data_ptr<float>(), B, x0.data_ptr<float>(), whole.data(), chain1.data());
+  auto k = torch::randint(0, K, {B}, gen, torch::kLong);
+  fast.expected_target(obs.data_ptr<float>(), B, chain1.data() + A, k.data_ptr<int64_t>(), y1.data());
+  fast.set_threads(3);
+  EXPECT_EQ(fast.threads(), 3);
+  fast.sample(obs.data_ptr<float>(), B, x0.data_ptr<float>(), parts.data(), chain2.data());
+  fast.expected_target(obs.data_ptr<float>(), B, chain1.data() + A, k.data_ptr<int64_t>(), y2.data());
+  EXPECT_EQ(parts, whole);
+  EXPECT_EQ(chain2, chain1);
+  EXPECT_EQ(y2, y1);
+  expect_argument_error([&] { fast.set_threads(0); }, "n must be >= 1");
 }
 
 TEST(InferencePolicy, FollowsTheWeightsItWasBuiltFromAndChecksInput) {

@@ -43,6 +43,11 @@ def test_packed_path_gives_a_state_the_same_bits_in_any_batch(rng):
     whole = fast.act(obs, x0=x0)
     parts = np.concatenate([fast.act(obs[i:i + 5], x0=x0[i:i + 5]) for i in range(0, 17, 5)])
     np.testing.assert_array_equal(parts, whole)
+    fast.threads = 2  # two blocks of rows on two threads: the same bits
+    assert fast.threads == 2
+    np.testing.assert_array_equal(fast.act(obs, x0=x0), whole)
+    with pytest.raises(rldt.ArgumentError, match="n must be >= 1"):
+        fast.threads = 0
 
 
 def test_is_a_snapshot_of_the_net_it_was_built_from(rng):

@@ -22,12 +22,14 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "rldt/algo/flow_policy.hpp"
 #include "rldt/util/blas_gemm.hpp"
 #include "rldt/util/packed_gemm.hpp"
+#include "rldt/util/thread_pool.hpp"
 
 namespace rldt {
 
@@ -60,6 +62,14 @@ class InferencePolicy {
   // Whether a BLAS sgemm_ was found in the process (what "blas" needs).
   bool blas_available() const { return gemm_ != nullptr; }
 
+  // Threads for large batches (default 1: the calling thread only). With n > 1, a batch of 16 or
+  // more states is cut into up to n contiguous blocks of at least 8 states, each run on its own
+  // thread of an internal pool (the caller's included) with its own scratch buffers; with
+  // "packed" the result is bit-identical to one thread's. Not with "blas" (its GEMM threads
+  // itself). Callers that already split rows over their own threads keep 1.
+  void set_threads(int n);
+  int threads() const { return static_cast<int>(scratch_.size()); }
+
  private:
   enum class Gemm { kPacked, kBlas, kEigen };
   struct Layer {
@@ -69,12 +79,21 @@ class InferencePolicy {
     PackedWeights packed;  // w in PackedWeights' layout
   };
   static Layer make_layer(int64_t in, int64_t out, std::vector<float> w, std::vector<float> b);
-  void reserve(int64_t B);
+  // Activations of one block of states, grown to the largest block seen: [h·B] ×4, [A·B].
+  struct Scratch {
+    std::vector<float> obs_proj, z, y, u, v;
+  };
+  void reserve(Scratch& s, int64_t B) const;
   // dst (l.out × B, column-major) = W(l) · src (l.in × B) (+ b(l) unless skip_bias).
-  void dense(const Layer& l, const float* src, float* dst, int64_t B, bool skip_bias = false);
-  // The network's raw output v_ [A·B] at x [A·B] for states whose first-layer obs share is in
-  // obs_proj_, all at step `k`, or each at its own step ks[b] when ks is not null.
-  void net_output(const float* x, int64_t B, int64_t k, const int64_t* ks);
+  void dense(const Layer& l, const float* src, float* dst, int64_t B, bool skip_bias = false) const;
+  // The network's raw output s.v [A·B] at x [A·B] for states whose first-layer obs share is in
+  // s.obs_proj, all at step `k`, or each at its own step ks[b] when ks is not null.
+  void net_output(Scratch& s, const float* x, int64_t B, int64_t k, const int64_t* ks) const;
+  void sample_rows(Scratch& s, const float* obs, int64_t B, const float* x0, float* out, float* chain) const;
+  void target_rows(Scratch& s, const float* obs, int64_t B, const float* x_k, const int64_t* k, float* out) const;
+  // fn(scratch, first row, rows) over the blocks of B states (see set_threads).
+  template <class Fn>
+  void split_rows(int64_t B, Fn&& fn);
 
   FlowPolicyConfig cfg_;
   int64_t hidden_ = 0;
@@ -85,8 +104,8 @@ class InferencePolicy {
   Layer out_;                         // [A × h]
   SgemmFn gemm_ = nullptr;            // the loaded BLAS's sgemm_, if any
   Gemm mode_ = Gemm::kPacked;
-  // Scratch, grown to the largest batch seen: [h·B] ×4, [A·B].
-  std::vector<float> obs_proj_, z_, y_, u_, v_;
+  std::vector<Scratch> scratch_;      // one per thread block (set_threads)
+  std::unique_ptr<ThreadPool> pool_;  // null with one thread
 };
 
 }  // namespace rldt
