@@ -485,3 +485,72 @@ TEST(ActorUpdate, GroupedActDrawsAsFlowPolicyActDoes) {
   EXPECT_TRUE(torch::equal(policy->act_from(x0, obs), a));
   EXPECT_THROW(policy->act_from(x0.narrow(0, 0, 6), obs), ArgumentError);
 }
+
+TEST(ActorUpdate, PackedChainsMatchTheTorchChainsForAnyGroupCount) {
+  // chain_inference "packed": the particles' chains through an InferencePolicy snapshot. The same
+  // draws as "torch", chains and losses equal up to rounding, and the chains of G = 1 and G = 3
+  // bit for bit (a state's chain does not depend on the rows it is sampled with).
+  struct Case {
+    std::string field, objective;
+    int64_t groups;
+  };
+  for (const Case& c : {Case{"normal", "transport", 1}, Case{"interp", "transport", 2}, Case{"normal", "bptt", 3}}) {
+    const std::string what = c.field + "/" + c.objective + "/G=" + std::to_string(c.groups);
+    ActorUpdateConfig cfg;
+    cfg.n_particles = 4;
+    cfg.svgd.field = c.field;
+    cfg.objective = c.objective;
+    auto ref_policy = std::make_shared<FlowPolicy>(policy_config(), 11);
+    auto packed_policy = std::make_shared<FlowPolicy>(policy_config(), 11);
+    auto one_policy = std::make_shared<FlowPolicy>(policy_config(), 11);
+    ActorUpdater ref(ref_policy, cfg);
+    cfg.chain_inference = "packed";
+    ActorUpdater one(one_policy, cfg);
+    cfg.update_groups = c.groups;
+    ActorUpdater packed(packed_policy, cfg);
+    auto obs = torch::randn({5, 3}, make_generator(3));
+    auto g_ref = make_generator(12), g_packed = make_generator(12), g_one = make_generator(12);
+    auto grad_fn = quadratic_grad(0.4f);
+    for (int step = 0; step < 2; ++step) {
+      auto b_ref = ref.prepare(obs, grad_fn, g_ref);
+      auto b = packed.prepare(obs, grad_fn, g_packed);
+      auto b_one = one.prepare(obs, grad_fn, g_one);
+      EXPECT_TRUE(torch::equal(b.chain, b_one.chain)) << what;
+      EXPECT_TRUE(torch::equal(b.k, b_ref.k)) << what;
+      EXPECT_TRUE(torch::equal(b.ref_k, b_ref.ref_k)) << what;
+      EXPECT_TRUE(torch::equal(b.chain.select(1, 0), b_ref.chain.select(1, 0))) << what;  // the same x_0
+      EXPECT_TRUE(torch::allclose(b.chain, b_ref.chain, 1e-5, 1e-5))
+          << what << ": " << (b.chain - b_ref.chain).abs().max().item<double>();
+      EXPECT_TRUE(torch::allclose(b.x_k, b_ref.x_k, 1e-5, 1e-5)) << what;
+      EXPECT_TRUE(torch::allclose(b.ref_x, b_ref.ref_x, 1e-5, 1e-5)) << what;
+      if (b_ref.grads.defined()) EXPECT_TRUE(torch::allclose(b.grads, b_ref.grads, 1e-4, 1e-5)) << what;
+      auto s_ref = ref.step(b_ref, grad_fn);
+      auto s = packed.step(b, grad_fn);
+      one.step(b_one, grad_fn);
+      EXPECT_NEAR(s.loss, s_ref.loss, 1e-4 * (1.0 + std::abs(s_ref.loss))) << what;
+      EXPECT_NEAR(s.align, s_ref.align, 1e-4 * (1.0 + std::abs(s_ref.align))) << what;
+    }
+    // The generators continue alike: packed sampling drew what FlowPolicy::sample draws.
+    EXPECT_TRUE(torch::equal(torch::randn({4}, g_ref), torch::randn({4}, g_packed))) << what;
+  }
+  // act(): FlowPolicy::act's draws and clamp.
+  auto pc = policy_config();
+  pc.final_action_clip = 0.5;
+  auto policy = std::make_shared<FlowPolicy>(pc, 21);
+  ActorUpdateConfig cfg;
+  cfg.chain_inference = "packed";
+  cfg.update_groups = 3;
+  ActorUpdater packed(policy, cfg);
+  auto obs = torch::randn({7, 3}, make_generator(1));
+  for (bool det : {false, true}) {
+    auto g1 = make_generator(4), g2 = make_generator(4);
+    auto a_policy = policy->act(obs, g1, det);
+    auto a = packed.act(obs, g2, det);
+    EXPECT_TRUE(torch::allclose(a, a_policy, 1e-5, 1e-6)) << det;
+    EXPECT_LE(a.abs().max().item<double>(), 0.5) << det;
+    EXPECT_TRUE(torch::equal(torch::randn({4}, g1), torch::randn({4}, g2))) << det;
+  }
+  ActorUpdateConfig bad;
+  bad.chain_inference = "fast";
+  expect_argument_error([&] { bad.validate(); }, "chain_inference");
+}
