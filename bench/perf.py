@@ -52,7 +52,7 @@ def op_flops(name):
         return 2.0 * int(arg) ** 3
     if kind.startswith("ActorInference"):
         return pt.K * int(arg) * fv
-    if kind in ("ActorUpdate", "ActorUpdateGrouped"):
+    if kind.startswith("ActorUpdate"):
         n = int(arg) * pt.P
         # chain (K forwards, no grad) + critic grad (M forwards + input backward) + one forward
         # with grad and its backward + reference term (forward/backward of the actor, the frozen
@@ -129,6 +129,8 @@ def table(cpp, eager, bare, peak):
                 names.append((name.replace("ActorInference", "ActorInference" + path), name))
         if name.startswith(("ActorUpdate/", "CriticUpdate/")):  # update_groups 2 against the same eager code
             names.append((name.replace("Update", "UpdateGrouped"), name))
+        if name.startswith("ActorUpdate/"):  # and with chain_inference "packed"
+            names.append((name.replace("Update", "UpdateGroupedPacked"), name))
         if name == "HopperCpuIteration":  # actor and critic update_groups 2; and all speed options
             names.append(("HopperCpuIterationGrouped", name))
             names.append(("HopperCpuIterationAllOptions", name))
