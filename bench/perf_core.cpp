@@ -208,10 +208,12 @@ void BM_Rollout(benchmark::State& state) {
 }
 BENCHMARK(BM_Rollout)->Arg(16)->Arg(64)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
 
-// The same with rollout_groups = 2: each env thread samples (one BLAS thread) and steps its half.
-void BM_RolloutGrouped(benchmark::State& state) {
+// The same with rollout_groups = 2 (each env thread samples with one BLAS thread and steps its
+// half) and the given rollout_inference ("packed": each group samples through its own
+// InferencePolicy, packed weights, no LibTorch ops).
+void grouped_rollout_bench(benchmark::State& state, const std::string& inference) {
   const int64_t N = state.range(0);
-  RldtTrainer trainer(hopper_rollout_config(N, 2));
+  RldtTrainer trainer(hopper_rollout_config(N, 2, inference));
   int64_t steps = 0;
   for (auto _ : state) {
     const auto before = trainer.env_steps();
@@ -221,27 +223,15 @@ void BM_RolloutGrouped(benchmark::State& state) {
   state.counters["env_steps"] = benchmark::Counter(static_cast<double>(steps), benchmark::Counter::kIsRate);
   state.counters["env_steps_per_iter"] = static_cast<double>(steps) / static_cast<double>(state.iterations());
 }
+void BM_RolloutGrouped(benchmark::State& state) { grouped_rollout_bench(state, "torch"); }
+void BM_RolloutGroupedPacked(benchmark::State& state) { grouped_rollout_bench(state, "packed"); }
 BENCHMARK(BM_RolloutGrouped)->Arg(16)->Arg(64)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
-
-// rollout_groups = 2 with rollout_inference "packed": each group samples through its own
-// InferencePolicy (packed weights, no LibTorch ops) and steps its half.
-void BM_RolloutGroupedPacked(benchmark::State& state) {
-  const int64_t N = state.range(0);
-  RldtTrainer trainer(hopper_rollout_config(N, 2, "packed"));
-  int64_t steps = 0;
-  for (auto _ : state) {
-    const auto before = trainer.env_steps();
-    trainer.train_iteration();
-    steps += trainer.env_steps() - before;
-  }
-  state.counters["env_steps"] = benchmark::Counter(static_cast<double>(steps), benchmark::Counter::kIsRate);
-  state.counters["env_steps_per_iter"] = static_cast<double>(steps) / static_cast<double>(state.iterations());
-}
 BENCHMARK(BM_RolloutGroupedPacked)->Arg(16)->Arg(64)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
 
 // Rollout throughput as a share of issue 6's bound, with the bound measured next to every
 // rollout iteration: the host's speed drifts by a fifth within minutes, so a bound measured a
-// minute away (bench/rollout_groups.py) scatters the share by ±20%. Each iteration times bare
+// minute away (as bench/rollout_groups.py did before the fourteenth session) scatters the share
+// by ±15 points. Each iteration times bare
 // Hopper physics on both cores at once (bench/bare_physics.hpp on two threads, 3000 env steps
 // each, ~0.3 s; the sum of their rates), the 1024³ matmul on both cores (4 calls), then one
 // deterministic rollout iteration of hopper_rollout_config; bound = 1 / (1 / bare_both +

@@ -36,6 +36,25 @@ struct InferenceHandle {
   Usage usage{"InferencePolicy"};
 };
 
+// InferencePolicy.act / .sample: (actions,) or (actions, chain) as numpy arrays.
+py::tuple inference_sample(InferenceHandle& h, const py::object& obs, const py::object& x0, bool with_chain) {
+  const auto& c = h.fast->config();
+  auto o = float_arg(obs, "obs", obs_spec(c)).contiguous();
+  const int64_t B = o.size(0);
+  rldt::check_arg(B >= 1, "argument 'obs' holds no rows");
+  torch::Tensor x, chain;
+  if (!x0.is_none()) x = float_arg(x0, "x0", chunk_spec(c, B, "B")).contiguous();
+  auto out = torch::empty({B, c.horizon_steps, c.action_dim});
+  if (with_chain) chain = torch::empty({B, c.denoising_steps + 1, c.horizon_steps, c.action_dim});
+  {
+    auto lock = h.usage.write();
+    py::gil_scoped_release nogil;
+    h.fast->sample(o.data_ptr<float>(), B, x.defined() ? x.data_ptr<float>() : nullptr, out.data_ptr<float>(),
+                   with_chain ? chain.data_ptr<float>() : nullptr);
+  }
+  return with_chain ? py::make_tuple(to_numpy(out), to_numpy(chain)) : py::make_tuple(to_numpy(out));
+}
+
 }  // namespace
 
 void bind_policy(py::module_& m) {
@@ -338,19 +357,7 @@ several threads at once (its scratch buffers are reused); build one per thread.)
       .def(
           "act",
           [](InferenceHandle& h, const py::object& obs, const py::object& x0) {
-            const auto& c = h.fast->config();
-            auto o = float_arg(obs, "obs", obs_spec(c)).contiguous();
-            const int64_t B = o.size(0);
-            rldt::check_arg(B >= 1, "argument 'obs' holds no rows");
-            torch::Tensor x;
-            if (!x0.is_none()) x = float_arg(x0, "x0", chunk_spec(c, B, "B")).contiguous();
-            auto out = torch::empty({B, c.horizon_steps, c.action_dim});
-            {
-              auto lock = h.usage.write();
-              py::gil_scoped_release nogil;
-              h.fast->act(o.data_ptr<float>(), B, x.defined() ? x.data_ptr<float>() : nullptr, out.data_ptr<float>());
-            }
-            return to_numpy(out);
+            return py::object(inference_sample(h, obs, x0, /*chain=*/false)[0]);
           },
           py::arg("obs"), py::arg("x0") = py::none(),
           R"doc(Chunks (B, H, d) for obs (B, O): Euler sampling from x0 (B, H, d), or from x_0 = 0 (the
@@ -359,21 +366,7 @@ x0 = rng.standard_normal((B, H, d)).)doc")
       .def(
           "sample",
           [](InferenceHandle& h, const py::object& obs, const py::object& x0) {
-            const auto& c = h.fast->config();
-            auto o = float_arg(obs, "obs", obs_spec(c)).contiguous();
-            const int64_t B = o.size(0);
-            rldt::check_arg(B >= 1, "argument 'obs' holds no rows");
-            torch::Tensor x;
-            if (!x0.is_none()) x = float_arg(x0, "x0", chunk_spec(c, B, "B")).contiguous();
-            auto out = torch::empty({B, c.horizon_steps, c.action_dim});
-            auto chain = torch::empty({B, c.denoising_steps + 1, c.horizon_steps, c.action_dim});
-            {
-              auto lock = h.usage.write();
-              py::gil_scoped_release nogil;
-              h.fast->sample(o.data_ptr<float>(), B, x.defined() ? x.data_ptr<float>() : nullptr, out.data_ptr<float>(),
-                             chain.data_ptr<float>());
-            }
-            return py::make_tuple(to_numpy(out), to_numpy(chain));
+            return inference_sample(h, obs, x0, /*chain=*/true);
           },
           py::arg("obs"), py::arg("x0") = py::none(),
           R"doc(act() with its chain, as FlowPolicy.sample: obs (B, O) -> (actions (B, H, d), chain
