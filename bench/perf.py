@@ -159,7 +159,8 @@ def table(cpp, eager, bare, peak):
                 extra = f"; bound {1 / per_step:.0f} steps/s (bare mj_step x 2 cores + inference at peak): {100 * cs * per_step:.0f}%"
             lines.append(f"\n{name}: C++ {cs:.0f} env steps/s, eager (Gymnasium SyncVectorEnv) {es:.0f} env steps/s, "
                          f"ratio {cs / es:.2f}x{extra}")
-    for name in ("RolloutShare/16", "RolloutShare/64", "RolloutShareGrouped/16", "RolloutShareGrouped/64",
+    for name in ("RolloutShare/16", "RolloutShare/64", "RolloutSharePacked/16", "RolloutSharePacked/64",
+                 "RolloutShareGrouped/16", "RolloutShareGrouped/64",
                  "RolloutShareGroupedPacked/16", "RolloutShareGroupedPacked/64"):
         c = cpp.get(name)
         if c and "share_of_bound" in c:

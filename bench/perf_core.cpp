@@ -280,9 +280,11 @@ void rollout_share_bench(benchmark::State& state, int64_t groups, const std::str
   state.counters["share_max"] = *std::max_element(share.begin(), share.end());
 }
 void BM_RolloutShare(benchmark::State& state) { rollout_share_bench(state, 1, "torch"); }
+void BM_RolloutSharePacked(benchmark::State& state) { rollout_share_bench(state, 1, "packed"); }
 void BM_RolloutShareGrouped(benchmark::State& state) { rollout_share_bench(state, 2, "torch"); }
 void BM_RolloutShareGroupedPacked(benchmark::State& state) { rollout_share_bench(state, 2, "packed"); }
 BENCHMARK(BM_RolloutShare)->Arg(16)->Arg(64)->Unit(benchmark::kSecond)->UseRealTime()->Iterations(7);
+BENCHMARK(BM_RolloutSharePacked)->Arg(16)->Arg(64)->Unit(benchmark::kSecond)->UseRealTime()->Iterations(7);
 BENCHMARK(BM_RolloutShareGrouped)->Arg(16)->Arg(64)->Unit(benchmark::kSecond)->UseRealTime()->Iterations(7);
 BENCHMARK(BM_RolloutShareGroupedPacked)->Arg(16)->Arg(64)->Unit(benchmark::kSecond)->UseRealTime()->Iterations(7);
 

@@ -2,7 +2,8 @@
 """Rollout throughput with and without rollout_groups, against the machine's bound (issue 6).
 
 Runs `rldt_bench_perf`'s BM_RolloutShare benchmarks in alternating rounds: ungrouped (one batched
-policy forward over all envs per chunk step, then the env pool), rollout_groups = 2 (each env
+policy forward over all envs per chunk step, then the env pool), the same with rollout_inference
+"packed" (one InferencePolicy snapshot splitting the batch over two threads), rollout_groups = 2 (each env
 thread samples with one BLAS thread and steps its own half), and rollout_groups = 2 with
 rollout_inference "packed" (each group samples through its own InferencePolicy). Each benchmark
 measures the bound right before every rollout iteration it times (bare Hopper physics on both
@@ -136,6 +137,7 @@ def main(argv=None) -> int:
                     for t in a.blas_threads]
     else:
         variants = [("ungrouped", f"^BM_RolloutShare/({env_sizes})/", {}),
+                    ("ungrouped, packed", f"^BM_RolloutSharePacked/({env_sizes})/", {}),
                     ("rollout_groups=2", f"^BM_RolloutShareGrouped/({env_sizes})/", {}),
                     ("rollout_groups=2, packed", f"^BM_RolloutShareGroupedPacked/({env_sizes})/", {})]
     rows = {(v[0], n): [] for v in variants for n in a.envs}  # per round: the benchmark's counters

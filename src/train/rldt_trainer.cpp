@@ -10,6 +10,7 @@
 #include <map>
 #include <optional>
 #include <sstream>
+#include <thread>
 #include <tuple>
 #include <utility>
 
@@ -299,9 +300,10 @@ torch::Tensor checked_input(const torch::Tensor& x, std::vector<int64_t> shape, 
 }
 }  // namespace
 
-std::unique_ptr<InferencePolicy> RldtTrainer::make_fast_policy() {
+std::unique_ptr<InferencePolicy> RldtTrainer::make_fast_policy(int threads) {
   auto fast = std::make_unique<InferencePolicy>(*policy_);
   fast->set_gemm("packed");
+  fast->set_threads(threads);
   return fast;
 }
 
@@ -328,8 +330,13 @@ void RldtTrainer::begin_rollout() {
   ret_sum_ = len_sum_ = reward_sum_ = 0;
   episodes_ = steps_sum_ = 0;
   fast_.clear();
-  if (cfg_.rollout_inference == "packed")  // the actor as it is now, once per group
-    for (int64_t g = 0; g < cfg_.rollout_groups; ++g) fast_.push_back(make_fast_policy());
+  if (cfg_.rollout_inference == "packed") {  // the actor as it is now, once per group
+    // Ungrouped, the one snapshot splits the batch over the env threads itself (bit-identical).
+    const int threads = cfg_.rollout_groups > 1 ? 1
+                        : cfg_.env_threads > 0  ? static_cast<int>(cfg_.env_threads)
+                                                : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    for (int64_t g = 0; g < cfg_.rollout_groups; ++g) fast_.push_back(make_fast_policy(threads));
+  }
 }
 
 torch::Tensor RldtTrainer::act_policy_space(const torch::Tensor& obs_env) {
@@ -655,7 +662,7 @@ PolicyEvalResult RldtTrainer::evaluate(int64_t episodes) {
   bool first_chunk = true;
   int64_t finished = 0;
   torch::NoGradGuard ng;
-  const auto fast = cfg_.rollout_inference == "packed" ? make_fast_policy() : nullptr;
+  const auto fast = cfg_.rollout_inference == "packed" ? make_fast_policy(1) : nullptr;
   while (finished < N) {
     auto obs = torch::from_blob(const_cast<double*>(s->obs.data()), {N, O}, torch::kDouble);
     const auto pobs = policy_obs(obs);

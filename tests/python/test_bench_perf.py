@@ -94,7 +94,7 @@ def test_rollout_groups_driver_runs():
     out = subprocess.run([sys.executable, str(REPO / "bench" / "rollout_groups.py"), "--quick", "--envs", "16"],
                          capture_output=True, text=True, env=env, cwd=REPO, timeout=600)
     assert out.returncode == 0, out.stderr
-    for label in ("ungrouped", "rollout_groups=2", "rollout_groups=2, packed"):
+    for label in ("ungrouped", "ungrouped, packed", "rollout_groups=2", "rollout_groups=2, packed"):
         assert f"| {label} | 16 |" in out.stdout, out.stdout
     diag = subprocess.run([sys.executable, str(REPO / "bench" / "rollout_groups.py"), "--diagnose", "--quick"],
                           capture_output=True, text=True, env=env, cwd=REPO, timeout=600)
