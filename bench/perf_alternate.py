@@ -36,8 +36,7 @@ from perf import op_flops  # noqa: E402
 
 # --op: (Google Benchmark names, sizes, the eager benchmark of bench/perf_torch.py)
 OPS = {
-    "actor": (("ActorUpdate", "ActorUpdateGrouped", "ActorUpdateGroupedPacked"), (256, 16),
-              lambda b: pt.bench_actor_update(b)),
+    "actor": (("ActorUpdate", "ActorUpdateGrouped"), (256, 16), lambda b: pt.bench_actor_update(b)),
     "critic": (("CriticUpdate", "CriticUpdateGrouped"), (4096, 256), lambda n: pt.bench_critic_update(n)),
     "inference": (("ActorInference", "ActorInferencePacked", "ActorInferencePacked2"), (1, 100),
                   lambda b: pt.bench_actor_inference(b)),

@@ -127,14 +127,13 @@ BENCHMARK(BM_ActorInferenceEigen)->Arg(1)->Arg(100)->Unit(benchmark::kMicrosecon
 // One RLDT actor update (§4): particles with their chain, critic gradients, one forward with
 // gradient at (x_k, t), SVGD field at ŷ, L_align + L_cons + L_ref, backward, Adam. `groups`:
 // ActorUpdateConfig::update_groups (the states split over that many threads, one BLAS thread each).
-void actor_update_bench(benchmark::State& state, int64_t groups, const std::string& chain = "torch") {
+void actor_update_bench(benchmark::State& state, int64_t groups) {
   const int64_t B = state.range(0);
   auto policy = std::make_shared<FlowPolicy>(actor_config(), 0);
   CriticEnsemble critic(critic_config(), 1);
   ActorUpdateConfig ac;
   ac.n_particles = 8;
   ac.update_groups = groups;
-  ac.chain_inference = chain;
   ActorUpdater updater(policy, ac);
   ActionGradFn grad_fn = [&critic](const torch::Tensor& o, const torch::Tensor& a) { return critic.action_grad(o, a); };
   auto gen = make_generator(2);
@@ -147,11 +146,8 @@ void actor_update_bench(benchmark::State& state, int64_t groups, const std::stri
 }
 void BM_ActorUpdate(benchmark::State& state) { actor_update_bench(state, 1); }
 void BM_ActorUpdateGrouped(benchmark::State& state) { actor_update_bench(state, 2); }
-// update_groups 2 with chain_inference "packed" (the chains through an InferencePolicy snapshot).
-void BM_ActorUpdateGroupedPacked(benchmark::State& state) { actor_update_bench(state, 2, "packed"); }
 BENCHMARK(BM_ActorUpdate)->Arg(256)->Arg(16)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_ActorUpdateGrouped)->Arg(256)->Arg(16)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_ActorUpdateGroupedPacked)->Arg(256)->Arg(16)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // One critic update on n (state, chunk) samples: both members forward + backward, AdamW, Polyak.
 // `groups`: CriticConfig::update_groups (the members on their own threads, one BLAS thread each).
@@ -316,11 +312,10 @@ void BM_HopperCpuIteration(benchmark::State& state) { hopper_iteration_bench(sta
 void BM_HopperCpuIterationGrouped(benchmark::State& state) {
   hopper_iteration_bench(state, {"actor.update_groups=2", "critic.update_groups=2"});
 }
-// Every speed option on: both update_groups, rollout_groups, and rollout_inference and
-// actor.chain_inference "packed".
+// Every speed option on: both update_groups, rollout_groups and rollout_inference "packed".
 void BM_HopperCpuIterationAllOptions(benchmark::State& state) {
-  hopper_iteration_bench(state, {"actor.update_groups=2", "critic.update_groups=2", "rollout_groups=2",
-                                 "rollout_inference=packed", "actor.chain_inference=packed"});
+  hopper_iteration_bench(
+      state, {"actor.update_groups=2", "critic.update_groups=2", "rollout_groups=2", "rollout_inference=packed"});
 }
 BENCHMARK(BM_HopperCpuIteration)->Unit(benchmark::kSecond)->UseRealTime()->Iterations(2);
 BENCHMARK(BM_HopperCpuIterationGrouped)->Unit(benchmark::kSecond)->UseRealTime()->Iterations(2);

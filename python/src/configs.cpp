@@ -245,9 +245,6 @@ void bind_configs(py::module_& m) {
         .field("update_groups", &ActorUpdateConfig::update_groups,
                "G >= 2: the states split into G groups, each sampled and differentiated on its own thread (one BLAS "
                "thread each); gradients summed in group order. Results depend on G in the last bits")
-        .field("chain_inference", &ActorUpdateConfig::chain_inference,
-               "'torch' (default) or 'packed': the particles' chains and act() through an InferencePolicy snapshot "
-               "of the actor on update_groups threads (faster; agrees to ~1e-5, independent of update_groups)")
         .field("svgd", &ActorUpdateConfig::svgd, "SvgdConfig (a dict of its fields is accepted)");
     b.finish();
   }

@@ -2,7 +2,6 @@
 
 #include <torch/torch.h>
 
-#include "rldt/algo/inference_policy.hpp"
 #include "rldt/util/check.hpp"
 #include "rldt/util/group_threads.hpp"
 #include "rldt/util/malloc_tuning.hpp"
@@ -21,7 +20,6 @@ void ActorUpdateConfig::validate() const {
   check_arg(c_cons >= 0.0, "c_cons must be >= 0, got ", c_cons);
   check_arg(kl_coef >= 0.0, "kl_coef must be >= 0, got ", kl_coef);
   check_arg(update_groups >= 1 && update_groups <= 256, "update_groups must be in [1, 256], got ", update_groups);
-  check_choice(chain_inference, "chain_inference", {"torch", "packed"});
 }
 
 namespace {
@@ -75,9 +73,7 @@ ActorBatch ActorUpdater::prepare(const torch::Tensor& obs, const ActionGradFn& g
   b.states = B;
   b.particles = P;
   b.obs = obs.repeat_interleave(P, 0);
-  auto s = cfg_.chain_inference == "packed"
-               ? packed_sample(torch::randn({N, pc.horizon_steps, pc.action_dim}, gen), b.obs, /*chain=*/true)
-               : policy_->sample(b.obs, gen);  // (both draw x_0 first, the same way)
+  auto s = policy_->sample(b.obs, gen);
   b.chain = s.chain;
   b.actions = s.actions;
   b.k = cfg_.final_step_only ? torch::full({N}, K - 1, torch::kLong) : torch::randint(0, K, {N}, gen, torch::kLong);
@@ -262,30 +258,14 @@ int64_t ActorUpdater::num_groups(int64_t states) const {
   return std::max<int64_t>(1, std::min(cfg_.update_groups, states));
 }
 
-FlowSample ActorUpdater::packed_sample(const torch::Tensor& x0, const torch::Tensor& obs, bool chain) const {
-  const auto& pc = policy_->config();
-  const int64_t B = obs.size(0), K = pc.denoising_steps;
-  InferencePolicy fast(*policy_);  // the actor as it is now
-  fast.set_threads(static_cast<int>(num_groups(B)));
-  FlowSample s;
-  s.actions = torch::empty({B, pc.horizon_steps, pc.action_dim});
-  if (chain) s.chain = torch::empty({B, K + 1, pc.horizon_steps, pc.action_dim});
-  const auto o = obs.contiguous(), x = x0.contiguous();
-  fast.sample(o.data_ptr<float>(), B, x.data_ptr<float>(), s.actions.data_ptr<float>(),
-              chain ? s.chain.data_ptr<float>() : nullptr);
-  return s;
-}
-
 torch::Tensor ActorUpdater::act(const torch::Tensor& obs, at::Generator& gen, bool deterministic) {
   const auto& pc = policy_->config();
   check_tensor(obs, "obs", {-1, pc.obs_dim});
   const int64_t B = obs.size(0), G = num_groups(B);
-  const bool packed = cfg_.chain_inference == "packed";
-  if (G == 1 && !packed) return policy_->act(obs, gen, deterministic);
+  if (G == 1) return policy_->act(obs, gen, deterministic);
   torch::NoGradGuard ng;
   auto x0 = deterministic ? torch::zeros({B, pc.horizon_steps, pc.action_dim})
                           : torch::randn({B, pc.horizon_steps, pc.action_dim}, gen);
-  if (packed) return packed_sample(x0, obs, /*chain=*/false).actions;
   auto out = torch::empty_like(x0);
   run_groups_one_blas_thread(*pool_, G, [&](int64_t g) {
     torch::NoGradGuard ng_group;
@@ -314,27 +294,18 @@ ActorBatch ActorUpdater::prepare_grouped(const torch::Tensor& obs, const ActionG
   b.actions = torch::empty({N, H, d});
   const bool need_grads = cfg_.objective == "bptt" || cfg_.svgd.field == "normal" || cfg_.svgd.field == "hybrid";
   if (need_grads) b.grads = torch::empty({N, H, d});
-  const bool packed = cfg_.chain_inference == "packed";
-  if (packed) {  // all chains at once, on G threads of the snapshot's own pool
-    auto s = packed_sample(x0, b.obs, /*chain=*/true);
-    b.chain = s.chain;
-    b.actions = s.actions;
-  }
-  if (!packed || need_grads)
-    run_groups_one_blas_thread(*pool_, G, [&](int64_t g) {
-      torch::NoGradGuard ng_group;  // grad mode is per thread
-      const int64_t lo = g * B / G * P, n = ((g + 1) * B / G) * P - lo;
-      if (!packed) {
-        auto s = policy_->sample_from(x0.narrow(0, lo, n), b.obs.narrow(0, lo, n));
-        b.chain.narrow(0, lo, n).copy_(s.chain);
-        b.actions.narrow(0, lo, n).copy_(s.actions);
-      }
-      if (need_grads) {
-        auto gr = grad_fn(b.obs.narrow(0, lo, n), b.actions.narrow(0, lo, n));
-        check_tensor(gr, "grad_fn result", {n, H, d});
-        b.grads.narrow(0, lo, n).copy_(gr);
-      }
-    });
+  run_groups_one_blas_thread(*pool_, G, [&](int64_t g) {
+    torch::NoGradGuard ng_group;  // grad mode is per thread
+    const int64_t lo = g * B / G * P, n = ((g + 1) * B / G) * P - lo;
+    auto s = policy_->sample_from(x0.narrow(0, lo, n), b.obs.narrow(0, lo, n));
+    b.chain.narrow(0, lo, n).copy_(s.chain);
+    b.actions.narrow(0, lo, n).copy_(s.actions);
+    if (need_grads) {
+      auto gr = grad_fn(b.obs.narrow(0, lo, n), b.actions.narrow(0, lo, n));
+      check_tensor(gr, "grad_fn result", {n, H, d});
+      b.grads.narrow(0, lo, n).copy_(gr);
+    }
+  });
   b.x_k = b.chain.index({torch::arange(N, torch::kLong), b.k});
   auto tr = (b.ref_k.to(torch::kFloat32) / static_cast<double>(K)).view({-1, 1, 1});
   b.ref_x = (1.0 - tr) * z + tr * b.actions;

@@ -17,16 +17,10 @@ namespace {
 using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using ColMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor>;
 
-std::vector<float> to_vector(const torch::Tensor& t) {
+// dst = the values of t (float, row-major), reusing dst's storage.
+void assign(std::vector<float>& dst, const torch::Tensor& t) {
   auto c = t.detach().to(torch::kFloat).contiguous();
-  return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
-}
-
-torch::Tensor param(torch::nn::Module& net, const std::string& name) {
-  auto params = net.named_parameters(/*recurse=*/true);
-  const auto* p = params.find(name);
-  check_arg(p != nullptr, "InferencePolicy: the velocity network has no parameter '", name, "'");
-  return p->detach();
+  dst.assign(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
 }
 
 // Applies the activation in place to n values with Eigen's vectorised functions (silu through the
@@ -66,54 +60,87 @@ constexpr int64_t kMinThreadRows = 8;
 InferencePolicy::InferencePolicy(FlowPolicy& policy, const std::string& net_name)
     : cfg_(policy.config()), gemm_(blas_sgemm()), scratch_(1) {
   check_choice(net_name, "net", {"actor", "ema"});
-  VelocityNet& net = net_name == "ema" ? policy.ema() : policy.actor();
+  net_name_ = net_name;
+  load(policy);
+}
+
+void InferencePolicy::refresh(FlowPolicy& policy) {
+  const auto& c = policy.config();
+  check_arg(c.obs_dim == cfg_.obs_dim && c.action_dim == cfg_.action_dim && c.horizon_steps == cfg_.horizon_steps &&
+                c.denoising_steps == cfg_.denoising_steps && c.mlp_dims == cfg_.mlp_dims &&
+                c.residual == cfg_.residual && c.time_dim == cfg_.time_dim && c.activation == cfg_.activation &&
+                c.prediction == cfg_.prediction,
+            "InferencePolicy::refresh: the policy's architecture differs from the one this snapshot was built from");
+  cfg_ = c;  // (sampling settings such as final_action_clip follow the policy)
+  load(policy);
+}
+
+void InferencePolicy::load(FlowPolicy& policy) {
+  VelocityNet& net = net_name_ == "ema" ? policy.ema() : policy.actor();
   torch::NoGradGuard ng;
+  const auto params = net->named_parameters(/*recurse=*/true);
+  auto param = [&](const std::string& name) {
+    const auto* p = params.find(name);
+    check_arg(p != nullptr, "InferencePolicy: the velocity network has no parameter '", name, "'");
+    return p->detach().to(torch::kFloat).contiguous();
+  };
   const int64_t A = cfg_.action_size(), T = cfg_.time_dim, O = cfg_.obs_dim, K = cfg_.denoising_steps;
   // First layer and the body.
   torch::Tensor w_in, b_in;
   std::vector<std::pair<torch::Tensor, torch::Tensor>> hidden;
   torch::Tensor w_out, b_out;
   if (cfg_.residual) {
-    w_in = param(*net, "body.input.weight");
-    b_in = param(*net, "body.input.bias");
+    w_in = param("body.input.weight");
+    b_in = param("body.input.bias");
     for (size_t i = 0; i + 1 < cfg_.mlp_dims.size(); ++i)
-      hidden.emplace_back(param(*net, "body.blocks." + std::to_string(i) + ".weight"),
-                          param(*net, "body.blocks." + std::to_string(i) + ".bias"));
-    w_out = param(*net, "body.output.weight");
-    b_out = param(*net, "body.output.bias");
+      hidden.emplace_back(param("body.blocks." + std::to_string(i) + ".weight"),
+                          param("body.blocks." + std::to_string(i) + ".bias"));
+    w_out = param("body.output.weight");
+    b_out = param("body.output.bias");
   } else {
     const size_t n = cfg_.mlp_dims.size() + 1;  // linear layers
-    w_in = param(*net, "body.layers.0.weight");
-    b_in = param(*net, "body.layers.0.bias");
+    w_in = param("body.layers.0.weight");
+    b_in = param("body.layers.0.bias");
     for (size_t i = 1; i + 1 < n; ++i)
-      hidden.emplace_back(param(*net, "body.layers." + std::to_string(i) + ".weight"),
-                          param(*net, "body.layers." + std::to_string(i) + ".bias"));
-    w_out = param(*net, "body.layers." + std::to_string(n - 1) + ".weight");
-    b_out = param(*net, "body.layers." + std::to_string(n - 1) + ".bias");
+      hidden.emplace_back(param("body.layers." + std::to_string(i) + ".weight"),
+                          param("body.layers." + std::to_string(i) + ".bias"));
+    w_out = param("body.layers." + std::to_string(n - 1) + ".weight");
+    b_out = param("body.layers." + std::to_string(n - 1) + ".bias");
   }
   hidden_ = w_in.size(0);
   check_arg(w_in.size(1) == A + T + O, "InferencePolicy: first layer has ", w_in.size(1), " inputs, expected ",
             A + T + O);
   // Input order of the network: [x (A), time embedding (T), obs (O)].
-  in_x_ = make_layer(A, hidden_, to_vector(w_in.narrow(1, 0, A)), {});
-  in_obs_ = make_layer(O, hidden_, to_vector(w_in.narrow(1, A + T, O)), {});
+  set_layer(in_x_, w_in.narrow(1, 0, A).contiguous(), torch::Tensor());
+  set_layer(in_obs_, w_in.narrow(1, A + T, O).contiguous(), torch::Tensor());
   // Time embedding of every t_k and its share of the first layer, with the first-layer bias.
   auto t = torch::arange(K, torch::kFloat) / static_cast<double>(K);
   auto emb = sinusoidal_embedding(t, T);
-  emb = torch::linear(emb, param(*net, "time.fc1.weight"), param(*net, "time.fc1.bias"));
+  emb = torch::linear(emb, param("time.fc1.weight"), param("time.fc1.bias"));
   emb = torch::mish(emb);
-  emb = torch::linear(emb, param(*net, "time.fc2.weight"), param(*net, "time.fc2.bias"));  // (K, T)
-  step_bias_ = to_vector(torch::linear(emb, w_in.narrow(1, A, T), b_in));                  // (K, h)
-  for (auto& [w, b] : hidden) hidden_layers_.push_back(make_layer(w.size(1), w.size(0), to_vector(w), to_vector(b)));
-  out_ = make_layer(w_out.size(1), w_out.size(0), to_vector(w_out), to_vector(b_out));
+  emb = torch::linear(emb, param("time.fc2.weight"), param("time.fc2.bias"));  // (K, T)
+  assign(step_bias_, torch::linear(emb, w_in.narrow(1, A, T), b_in));          // (K, h)
+  hidden_layers_.resize(hidden.size());
+  for (size_t i = 0; i < hidden.size(); ++i) set_layer(hidden_layers_[i], hidden[i].first, hidden[i].second);
+  set_layer(out_, w_out, b_out);
   check_arg(out_.out == A, "InferencePolicy: output layer has ", out_.out, " outputs, expected ", A);
 }
 
-InferencePolicy::Layer InferencePolicy::make_layer(int64_t in, int64_t out, std::vector<float> w,
-                                                   std::vector<float> b) {
-  Layer l{in, out, std::move(w), std::move(b), {}};
-  l.packed = PackedWeights(l.w.data(), out, in);
-  return l;
+void InferencePolicy::set_layer(Layer& l, const torch::Tensor& w, const torch::Tensor& b) {
+  const int64_t out = w.size(0), in = w.size(1);
+  assign(l.w, w);
+  if (b.defined()) {
+    assign(l.b, b);
+  } else {
+    l.b.clear();
+  }
+  if (l.in == in && l.out == out && !l.packed.empty()) {
+    l.packed.repack(l.w.data());  // the same shape: into the panels it already has
+  } else {
+    l.in = in;
+    l.out = out;
+    l.packed = PackedWeights(l.w.data(), out, in);
+  }
 }
 
 void InferencePolicy::set_gemm(const std::string& gemm) {
@@ -140,6 +167,7 @@ void InferencePolicy::reserve(Scratch& s, int64_t B) const {
 
 void InferencePolicy::set_threads(int n) {
   check_arg(n >= 1, "InferencePolicy::set_threads: n must be >= 1, got ", n);
+  if (n == threads()) return;  // (keeps the pool)
   pool_ = n > 1 ? std::make_unique<ThreadPool>(n) : nullptr;
   scratch_.resize(static_cast<size_t>(n));
 }

@@ -90,7 +90,6 @@ void visit(V& v, ActorUpdateConfig& c) {
   v.field("project_field", c.project_field);
   v.field("objective", c.objective);
   v.field("update_groups", c.update_groups);
-  v.field("chain_inference", c.chain_inference);
   v.section("svgd", c.svgd);
 }
 

@@ -329,13 +329,17 @@ void RldtTrainer::begin_rollout() {
   rollout_start_ = std::chrono::steady_clock::now();
   ret_sum_ = len_sum_ = reward_sum_ = 0;
   episodes_ = steps_sum_ = 0;
-  fast_.clear();
   if (cfg_.rollout_inference == "packed") {  // the actor as it is now, once per group
     // Ungrouped, the one snapshot splits the batch over the env threads itself (bit-identical).
     const int threads = cfg_.rollout_groups > 1 ? 1
                         : cfg_.env_threads > 0  ? static_cast<int>(cfg_.env_threads)
                                                 : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    for (int64_t g = 0; g < cfg_.rollout_groups; ++g) fast_.push_back(make_fast_policy(threads));
+    if (static_cast<int64_t>(fast_.size()) != cfg_.rollout_groups) {
+      fast_.clear();
+      for (int64_t g = 0; g < cfg_.rollout_groups; ++g) fast_.push_back(make_fast_policy(threads));
+    } else {
+      for (auto& f : fast_) f->refresh(*policy_);  // into their storage
+    }
   }
 }
 

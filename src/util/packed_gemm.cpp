@@ -111,12 +111,21 @@ PackedWeights::PackedWeights(const float* w, int64_t n, int64_t k) : n_(n), k_(k
   void* p = std::aligned_alloc(32, ((count * sizeof(float) + 31) / 32) * 32);
   if (!p) throw std::bad_alloc();
   data_ = std::shared_ptr<float>(static_cast<float*>(p), [](float* q) { std::free(q); });
+  repack(w);
+}
+
+void PackedWeights::repack(const float* w) {
+  check_arg(!empty(), "PackedWeights::repack: no weights (default-constructed)");
+  check_arg(w != nullptr, "PackedWeights::repack: the weight pointer is null");
+  // Panel by panel, step by step: the writes are sequential, the reads 16 rows' streams.
   float* d = data_.get();
-  std::fill(d, d + count, 0.f);
-  for (int64_t j = 0; j < n; ++j) {
-    float* col = d + (j / kPanel) * k * kPanel + (j % kPanel);
-    const float* row = w + j * k;
-    for (int64_t kk = 0; kk < k; ++kk) col[kk * kPanel] = row[kk];
+  for (int64_t j0 = 0; j0 < n_; j0 += kPanel) {
+    const int64_t cols = std::min(kPanel, n_ - j0);
+    for (int64_t kk = 0; kk < k_; ++kk, d += kPanel) {
+      int64_t j = 0;
+      for (; j < cols; ++j) d[j] = w[(j0 + j) * k_ + kk];
+      for (; j < kPanel; ++j) d[j] = 0.f;  // padding of the last panel
+    }
   }
 }
 

@@ -101,7 +101,6 @@ RunConfig everything_changed() {
   t.actor.kl_coef = 0.0;
   t.actor.project_field = true;
   t.actor.update_groups = 3;
-  t.actor.chain_inference = "packed";
   t.actor.svgd = {0.01, 0.5, "q_grad", 0.1, 10.0, 1e-6, "hybrid"};
   return c;
 }

@@ -400,6 +400,22 @@ TEST(InferencePolicy, FollowsTheWeightsItWasBuiltFromAndChecksInput) {
   InferencePolicy actor(policy), ema(policy, "ema");
   std::vector<float> obs = {0.1f, -0.2f, 0.3f, 0.4f};
   EXPECT_NE(actor.act(obs), ema.act(obs));
+  // refresh: the snapshot follows the policy's new weights, as a new snapshot would, bit for bit.
+  const auto before = actor.act(obs);
+  {
+    torch::NoGradGuard ng;
+    for (auto& p : policy.actor()->parameters()) p.mul_(0.9);
+  }
+  EXPECT_EQ(actor.act(obs), before);  // a snapshot until refreshed
+  actor.refresh(policy);
+  EXPECT_NE(actor.act(obs), before);
+  EXPECT_EQ(actor.act(obs), InferencePolicy(policy).act(obs));
+  ema.refresh(policy);  // stays the EMA net's snapshot
+  EXPECT_EQ(ema.act(obs), InferencePolicy(policy, "ema").act(obs));
+  auto wider = cfg;
+  wider.mlp_dims = {32, 32, 32};
+  FlowPolicy other(wider, 0);
+  expect_argument_error([&] { actor.refresh(other); }, "architecture differs");
   EXPECT_THROW(actor.act(std::vector<float>{1.f, 2.f}), ArgumentError);
   EXPECT_THROW(InferencePolicy(policy, "reference"), ArgumentError);
   expect_argument_error([&] { actor.set_gemm("cuda"); }, "gemm");

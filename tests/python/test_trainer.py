@@ -83,24 +83,6 @@ def test_packed_rollout_inference_is_the_same_for_any_group_count():
         rldt.Trainer(tiny_config(rollout_inference="eigen"))
 
 
-def test_packed_chain_inference_trains():
-    # actor.chain_inference "packed": the actor update's chains and the critic's bootstrap samples
-    # through an InferencePolicy snapshot; the losses come out close to the LibTorch path's.
-    actor = dict(n_particles=4, lr=1e-3, lr_warmup_steps=0)
-    runs = []
-    for chain in ("torch", "packed"):
-        tr = rldt.Trainer(tiny_config(n_envs=5, actor=dict(actor, chain_inference=chain, update_groups=2)))
-        assert tr.config.actor.chain_inference == chain
-        tr.train_iteration()
-        runs.append(tr.train_iteration())
-    torch_m, packed_m = runs
-    for key in ("critic_loss", "actor_loss", "align"):
-        assert math.isfinite(packed_m[key]), key
-        assert packed_m[key] == pytest.approx(torch_m[key], rel=1e-3, abs=1e-5), key
-    with pytest.raises(rldt.ArgumentError, match="chain_inference"):
-        rldt.Trainer(tiny_config(actor=dict(actor, chain_inference="eigen")))
-
-
 @pytest.mark.parametrize("td_lambda", [0.0, 0.5])
 def test_trainer_critic_minibatches(td_lambda):
     # q_minibatch picks the same time steps in every trajectory; with lambda = 0 the bootstrap

@@ -57,11 +57,6 @@ struct ActorUpdateConfig {
   // matmuls on the BLAS's own threads. grad_fn must be callable from several threads at once when
   // G >= 2 (CriticEnsemble::action_grad is; the Python binding takes the GIL around a Python one).
   int64_t update_groups = 1;
-  // How the particles' chains (prepare) and act()'s samples are computed (issue 6): "torch"
-  // (FlowPolicy's LibTorch ops; the default) or "packed" (an InferencePolicy snapshot of the actor
-  // taken per call, on update_groups threads: no LibTorch ops, weights packed once per call). The
-  // same draws; the chains agree to ~1e-5 and no longer depend on update_groups.
-  std::string chain_inference = "torch";
   SvgdConfig svgd;
   void validate() const;
 };
@@ -139,9 +134,6 @@ class ActorUpdater {
   SvgdResult field_from(const ActorBatch& batch, const torch::Tensor& y, const torch::Tensor& grads_at_y) const;
   void set_lr();
   ActorStats apply(const ActorLosses& L);
-  // chain_inference "packed": Euler sampling from x0 (B, H, d) for obs (B, O) through a snapshot
-  // of the actor on num_groups(B) threads; the chain (B, K+1, H, d) only when `chain`.
-  FlowSample packed_sample(const torch::Tensor& x0, const torch::Tensor& obs, bool chain) const;
   // update_groups >= 2: the grouped versions of prepare and step.
   int64_t num_groups(int64_t states) const;
   ActorBatch prepare_grouped(const torch::Tensor& obs, const ActionGradFn& grad_fn, at::Generator& gen);

@@ -39,6 +39,11 @@ class InferencePolicy {
   explicit InferencePolicy(FlowPolicy& policy, const std::string& net = "actor");
 
   const FlowPolicyConfig& config() const { return cfg_; }
+  // Copies the weights of the same net of `policy` (one of the same architecture) into this
+  // snapshot's storage: no allocation, and the packed panels rewritten in place, so a snapshot
+  // kept across training steps costs a copy per refresh, not a rebuild. Throws ArgumentError if
+  // the architecture differs.
+  void refresh(FlowPolicy& policy);
 
   // Euler sampling from x_0 = `x0` [B·A] (nullptr: x_0 = 0, the deterministic mode) for B states
   // obs [B·O]; writes the final chunks (clamped when final_action_clip > 0) to out [B·A].
@@ -78,7 +83,9 @@ class InferencePolicy {
     std::vector<float> b;  // [out]
     PackedWeights packed;  // w in PackedWeights' layout
   };
-  static Layer make_layer(int64_t in, int64_t out, std::vector<float> w, std::vector<float> b);
+  void load(FlowPolicy& policy);
+  // l's weights = w (out × in) and bias b (undefined: none), repacked in place when the shape is unchanged.
+  static void set_layer(Layer& l, const torch::Tensor& w, const torch::Tensor& b);
   // Activations of one block of states, grown to the largest block seen: [h·B] ×4, [A·B].
   struct Scratch {
     std::vector<float> obs_proj, z, y, u, v;
@@ -96,6 +103,7 @@ class InferencePolicy {
   void split_rows(int64_t B, Fn&& fn);
 
   FlowPolicyConfig cfg_;
+  std::string net_name_;  // "actor" or "ema"
   int64_t hidden_ = 0;
   Layer in_x_;                        // first layer, x columns: [h × A] (no bias)
   Layer in_obs_;                      // first layer, obs columns: [h × O] (no bias)

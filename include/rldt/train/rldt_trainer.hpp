@@ -304,7 +304,7 @@ class RldtTrainer {
   std::shared_ptr<FlowPolicy> policy_;
   std::unique_ptr<CriticEnsemble> critic_;
   std::unique_ptr<ActorUpdater> updater_;
-  // rollout_inference "packed": one actor snapshot per rollout group, taken by begin_rollout().
+  // rollout_inference "packed": one actor snapshot per rollout group, refreshed by begin_rollout().
   std::vector<std::unique_ptr<InferencePolicy>> fast_;
   RewardScaler scaler_;
   TrajectoryBuffer buffer_;

@@ -28,6 +28,10 @@ class PackedWeights {
   // w: [n·k] row-major (n outputs × k inputs: torch's Linear weight layout).
   PackedWeights(const float* w, int64_t n, int64_t k);
 
+  // Packs w (the same n × k shape) into this object's panels, in place (no allocation). Copies of
+  // a PackedWeights share their panels, so they all see the new weights.
+  void repack(const float* w);
+
   int64_t out() const { return n_; }
   int64_t in() const { return k_; }
   bool empty() const { return n_ == 0; }
