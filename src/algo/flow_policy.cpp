@@ -321,9 +321,7 @@ void FlowPolicy::save_state(torch::serialize::OutputArchive& archive) const {
 
 void FlowPolicy::load_state(torch::serialize::InputArchive& archive, const std::string& path) {
   const FlowPolicyConfig c = read_config(archive, path);
-  if (c.obs_dim != cfg_.obs_dim || c.action_dim != cfg_.action_dim || c.horizon_steps != cfg_.horizon_steps ||
-      c.denoising_steps != cfg_.denoising_steps || c.mlp_dims != cfg_.mlp_dims || c.time_dim != cfg_.time_dim ||
-      c.activation != cfg_.activation || c.residual != cfg_.residual || c.prediction != cfg_.prediction)
+  if (!c.same_architecture(cfg_))
     throw std::runtime_error("'" + path + "': the stored policy has another architecture (obs_dim " +
                              std::to_string(c.obs_dim) + ", action_dim " + std::to_string(c.action_dim) +
                              ", horizon_steps " + std::to_string(c.horizon_steps) + ", mlp_dims of " +

@@ -66,10 +66,7 @@ InferencePolicy::InferencePolicy(FlowPolicy& policy, const std::string& net_name
 
 void InferencePolicy::refresh(FlowPolicy& policy) {
   const auto& c = policy.config();
-  check_arg(c.obs_dim == cfg_.obs_dim && c.action_dim == cfg_.action_dim && c.horizon_steps == cfg_.horizon_steps &&
-                c.denoising_steps == cfg_.denoising_steps && c.mlp_dims == cfg_.mlp_dims &&
-                c.residual == cfg_.residual && c.time_dim == cfg_.time_dim && c.activation == cfg_.activation &&
-                c.prediction == cfg_.prediction,
+  check_arg(c.same_architecture(cfg_),
             "InferencePolicy::refresh: the policy's architecture differs from the one this snapshot was built from");
   cfg_ = c;  // (sampling settings such as final_action_clip follow the policy)
   load(policy);
@@ -187,8 +184,8 @@ void InferencePolicy::split_rows(int64_t B, Fn&& fn) {
   });
 }
 
-void InferencePolicy::dense(const Layer& l, const float* src, float* dst, int64_t B, bool skip_bias) const {
-  const float* bias = skip_bias || l.b.empty() ? nullptr : l.b.data();
+void InferencePolicy::dense(const Layer& l, const float* src, float* dst, int64_t B) const {
+  const float* bias = l.b.empty() ? nullptr : l.b.data();
   if (mode_ == Gemm::kPacked) {
     // Column-major (features × B) is row-major (B × features): B rows of l.in in, l.out out.
     l.packed.multiply(src, B, l.in, dst, l.out, bias);

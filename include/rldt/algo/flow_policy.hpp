@@ -40,6 +40,13 @@ struct FlowPolicyConfig {
   double xpred_t_max = 0.999;  // x_pred BC loss: t clamped to this
 
   int64_t action_size() const { return horizon_steps * action_dim; }
+  // Whether `o` describes the same networks (dims, layers, time embedding, activation, body,
+  // prediction); sampling and training settings may differ.
+  bool same_architecture(const FlowPolicyConfig& o) const {
+    return obs_dim == o.obs_dim && action_dim == o.action_dim && horizon_steps == o.horizon_steps &&
+           denoising_steps == o.denoising_steps && mlp_dims == o.mlp_dims && time_dim == o.time_dim &&
+           activation == o.activation && residual == o.residual && prediction == o.prediction;
+  }
   // Throws ArgumentError naming the first invalid field.
   void validate() const;
 };

@@ -91,8 +91,8 @@ class InferencePolicy {
     std::vector<float> obs_proj, z, y, u, v;
   };
   void reserve(Scratch& s, int64_t B) const;
-  // dst (l.out × B, column-major) = W(l) · src (l.in × B) (+ b(l) unless skip_bias).
-  void dense(const Layer& l, const float* src, float* dst, int64_t B, bool skip_bias = false) const;
+  // dst (l.out × B, column-major) = W(l) · src (l.in × B) (+ b(l) when the layer has one).
+  void dense(const Layer& l, const float* src, float* dst, int64_t B) const;
   // The network's raw output s.v [A·B] at x [A·B] for states whose first-layer obs share is in
   // s.obs_proj, all at step `k`, or each at its own step ks[b] when ks is not null.
   void net_output(Scratch& s, const float* x, int64_t B, int64_t k, const int64_t* ks) const;
