@@ -666,7 +666,15 @@ PolicyEvalResult RldtTrainer::evaluate(int64_t episodes) {
   bool first_chunk = true;
   int64_t finished = 0;
   torch::NoGradGuard ng;
-  const auto fast = cfg_.rollout_inference == "packed" ? make_fast_policy(1) : nullptr;
+  InferencePolicy* fast = nullptr;
+  if (cfg_.rollout_inference == "packed") {  // the actor as it is now, in a snapshot kept for the next call
+    if (eval_fast_) {
+      eval_fast_->refresh(*policy_);
+    } else {
+      eval_fast_ = make_fast_policy(1);
+    }
+    fast = eval_fast_.get();
+  }
   while (finished < N) {
     auto obs = torch::from_blob(const_cast<double*>(s->obs.data()), {N, O}, torch::kDouble);
     const auto pobs = policy_obs(obs);

@@ -336,6 +336,9 @@ TEST(Trainer, PackedRolloutInferenceDrawsWhatTheTorchPathDraws) {
       EXPECT_EQ(m1.env_steps, m2.env_steps);
       if (i == 0) EXPECT_NEAR(m1.eval_q, m2.eval_q, 1e-4 * (1.0 + std::abs(m1.eval_q))) << mode;
     }
+    // A second evaluation, after an update: the kept snapshot was refreshed to the new weights.
+    const double q_ref = ref.evaluate(2).mean_q0, q_packed = packed.evaluate(2).mean_q0;
+    EXPECT_NEAR(q_packed, q_ref, 1e-4 * (1.0 + std::abs(q_ref))) << mode;
     EXPECT_TRUE(torch::equal(generator_state(ref.generator()), generator_state(packed.generator()))) << mode;
   }
 }

@@ -306,6 +306,7 @@ class RldtTrainer {
   std::unique_ptr<ActorUpdater> updater_;
   // rollout_inference "packed": one actor snapshot per rollout group, refreshed by begin_rollout().
   std::vector<std::unique_ptr<InferencePolicy>> fast_;
+  std::unique_ptr<InferencePolicy> eval_fast_;  // evaluate()'s, refreshed per call
   RewardScaler scaler_;
   TrajectoryBuffer buffer_;
   at::Generator gen_;
