@@ -187,29 +187,13 @@ RldtTrainerConfig hopper_rollout_config(int64_t n_envs, int64_t groups = 1, cons
 }
 
 // Rollout throughput: Hopper, N envs, chunk steps with policy sampling (K = 8 steps of the
-// [512]x3 actor per chunk), executed 4 actions per chunk. Counter env_steps/s.
-void BM_Rollout(benchmark::State& state) {
+// [512]x3 actor per chunk), executed 4 actions per chunk. Counter env_steps/s. BM_Rollout: one
+// batched forward over all envs per chunk step; Grouped: rollout_groups = 2 (each env thread
+// samples with one BLAS thread and steps its half); Packed: rollout_inference "packed" (each group
+// samples through its own InferencePolicy: packed weights, no LibTorch ops).
+void rollout_bench(benchmark::State& state, int64_t groups, const std::string& inference) {
   const int64_t N = state.range(0);
-  RldtTrainer trainer(hopper_rollout_config(N));
-  int64_t steps = 0, rows = 0;
-  for (auto _ : state) {
-    const auto before = trainer.env_steps();
-    trainer.train_iteration();
-    steps += trainer.env_steps() - before;
-    rows += N * trainer.config().n_steps;
-  }
-  state.counters["env_steps"] = benchmark::Counter(static_cast<double>(steps), benchmark::Counter::kIsRate);
-  state.counters["rows"] = static_cast<double>(rows) / static_cast<double>(state.iterations());
-  state.counters["env_steps_per_iter"] = static_cast<double>(steps) / static_cast<double>(state.iterations());
-}
-BENCHMARK(BM_Rollout)->Arg(16)->Arg(64)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
-
-// The same with rollout_groups = 2 (each env thread samples with one BLAS thread and steps its
-// half) and the given rollout_inference ("packed": each group samples through its own
-// InferencePolicy, packed weights, no LibTorch ops).
-void grouped_rollout_bench(benchmark::State& state, const std::string& inference) {
-  const int64_t N = state.range(0);
-  RldtTrainer trainer(hopper_rollout_config(N, 2, inference));
+  RldtTrainer trainer(hopper_rollout_config(N, groups, inference));
   int64_t steps = 0;
   for (auto _ : state) {
     const auto before = trainer.env_steps();
@@ -217,10 +201,13 @@ void grouped_rollout_bench(benchmark::State& state, const std::string& inference
     steps += trainer.env_steps() - before;
   }
   state.counters["env_steps"] = benchmark::Counter(static_cast<double>(steps), benchmark::Counter::kIsRate);
+  state.counters["rows"] = static_cast<double>(N * trainer.config().n_steps);  // policy rows per iteration
   state.counters["env_steps_per_iter"] = static_cast<double>(steps) / static_cast<double>(state.iterations());
 }
-void BM_RolloutGrouped(benchmark::State& state) { grouped_rollout_bench(state, "torch"); }
-void BM_RolloutGroupedPacked(benchmark::State& state) { grouped_rollout_bench(state, "packed"); }
+void BM_Rollout(benchmark::State& state) { rollout_bench(state, 1, "torch"); }
+BENCHMARK(BM_Rollout)->Arg(16)->Arg(64)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
+void BM_RolloutGrouped(benchmark::State& state) { rollout_bench(state, 2, "torch"); }
+void BM_RolloutGroupedPacked(benchmark::State& state) { rollout_bench(state, 2, "packed"); }
 BENCHMARK(BM_RolloutGrouped)->Arg(16)->Arg(64)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
 BENCHMARK(BM_RolloutGroupedPacked)->Arg(16)->Arg(64)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
 

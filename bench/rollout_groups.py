@@ -51,14 +51,15 @@ def run_benchmarks(build: Path, regex: str, env=None, repetitions: int = 3) -> d
     return res
 
 
-def rollout_rate(n_envs: int, width: int, groups: int, iterations: int = 10):
-    """Env steps/s and episodes of deterministic Hopper rollouts through rldt.Trainer."""
+def rollout_rate(n_envs: int, width: int, groups: int, iterations: int = 10, inference: str = "torch"):
+    """Env steps/s and episodes of deterministic Hopper rollouts through rldt.Trainer
+    (`inference`: its rollout_inference)."""
     import time
 
     import rldt
 
     c = rldt.RldtTrainerConfig(env="Hopper-v5", n_envs=n_envs, env_threads=2, n_steps=25, act_steps=pt.H,
-                               val_freq=1, rollout_groups=groups,
+                               val_freq=1, rollout_groups=groups, rollout_inference=inference,
                                policy=dict(obs_dim=pt.OBS, action_dim=pt.ACT, horizon_steps=pt.H, denoising_steps=pt.K,
                                            mlp_dims=[width] * 3))
     tr = rldt.Trainer(c)
