@@ -397,7 +397,15 @@ x0 = rng.standard_normal((B, H, d)).)doc")
             auto lock = h.usage.write();
             h.fast->set_threads(n);
           },
-          "threads for batches of 16+ states (default 1); with 'packed' the results equal one thread's")
+          "threads (default 1), split over as `split` says; with 'packed' the results equal one thread's")
+      .def_property(
+          "split", [](InferenceHandle& h) { return h.fast->split(); },
+          [](InferenceHandle& h, const std::string& s) {
+            auto lock = h.usage.write();
+            h.fast->set_split(s);
+          },
+          "how threads > 1 share a call: 'rows' (blocks of 8+ states), 'columns' (packed: every thread all "
+          "states, its share of each layer's outputs) or 'auto' (default: columns below 8 states per thread)")
       .def_property(
           "gemm", [](InferenceHandle& h) { return h.fast->gemm(); },
           [](InferenceHandle& h, const std::string& g) {

@@ -25,28 +25,46 @@ void assign(std::vector<float>& dst, const torch::Tensor& t) {
 
 // Applies the activation in place to n values with Eigen's vectorised functions (silu through the
 // logistic function, mish with one exp: 2.4x and 3.4x faster than the exp-based forms in a
-// standalone loop here, within 2e-6 of them).
+// standalone loop here, within 2e-6 of them). The values go through an aligned buffer in blocks
+// padded to whole packets, so every value takes the packet path whatever its address and
+// neighbours: a value's result is the same whether a column split activates a row's share or one
+// thread the whole batch (Eigen's scalar path for unaligned heads and tails rounds differently).
 void activate(const std::string& act, float* x, int64_t n) {
-  Eigen::Map<Eigen::ArrayXf> a(x, n);
-  if (act == "relu") {
+  if (act == "relu") {  // exact in any path
+    Eigen::Map<Eigen::ArrayXf> a(x, n);
     a = a.max(0.f);
-  } else if (act == "silu") {
-    a = a * a.logistic();
-  } else if (act == "mish") {
-    // tanh(softplus(x)) = p / (p + 2) with p = e^x (e^x + 2); x clamped at 20, where it is 1 in float.
-    // In blocks, so p lives on the stack (no allocation per call).
-    constexpr int64_t kBlock = 256;
-    float buf[kBlock];
-    for (int64_t i = 0; i < n; i += kBlock) {
-      const int64_t m = std::min(kBlock, n - i);
-      Eigen::Map<Eigen::ArrayXf> ai(x + i, m), p(buf, m);
-      p = ai.min(20.f).exp();
+    return;
+  }
+  if (act != "silu" && act != "mish" && act != "tanh") return;  // identity
+  constexpr int64_t kBlock = 256;
+  alignas(64) float buf[kBlock], tmp[kBlock];
+  for (int64_t i = 0; i < n; i += kBlock) {
+    const int64_t m = std::min(kBlock, n - i), padded = (m + 15) / 16 * 16;
+    std::copy(x + i, x + i + m, buf);
+    std::fill(buf + m, buf + padded, 0.f);
+    Eigen::Map<Eigen::ArrayXf, Eigen::Aligned64> a(buf, padded);
+    if (act == "silu") {
+      a = a * a.logistic();
+    } else if (act == "mish") {
+      // tanh(softplus(x)) = p / (p + 2) with p = e^x (e^x + 2); x clamped at 20, where it is 1 in float.
+      Eigen::Map<Eigen::ArrayXf, Eigen::Aligned64> p(tmp, padded);
+      p = a.min(20.f).exp();
       p *= p + 2.f;
-      ai = ai * p / (p + 2.f);
+      a = a * p / (p + 2.f);
+    } else {
+      a = a.tanh();
     }
-  } else if (act == "tanh") {
-    a = a.tanh();
-  }  // identity: nothing
+    std::copy(buf, buf + m, x + i);
+  }
+}
+
+// activate on columns [c0, c1) of each of B rows of width w (row-major).
+void activate_columns(const std::string& act, float* x, int64_t w, int64_t B, int64_t c0, int64_t c1) {
+  if (c0 == 0 && c1 == w) {
+    activate(act, x, w * B);
+    return;
+  }
+  for (int64_t b = 0; b < B; ++b) activate(act, x + b * w + c0, c1 - c0);
 }
 
 // Batches from this size on go through the BLAS GEMM (below it Eigen's product is as fast and
@@ -56,6 +74,24 @@ constexpr int64_t kBlasMinBatch = 8;
 constexpr int64_t kMinThreadRows = 8;
 
 }  // namespace
+
+// Thread t of T's share: output columns cols(w) of every layer of width w but the last (whole
+// panels, so each thread's columns come out as one thread's would), rows rows(B) of the last layer
+// and of the per-state updates, and sync() where a thread goes on to read what the others wrote.
+// The whole part (T = 1) is all of it, with no waiting.
+struct InferencePolicy::Part {
+  int t = 0, T = 1;
+  SpinBarrier* barrier = nullptr;
+  bool whole() const { return T == 1; }
+  std::pair<int64_t, int64_t> cols(int64_t w) const {
+    const int64_t P = PackedWeights::kPanelWidth, panels = (w + P - 1) / P;
+    return {std::min(w, t * panels / T * P), std::min(w, (t + 1) * panels / T * P)};
+  }
+  std::pair<int64_t, int64_t> rows(int64_t B) const { return {t * B / T, (t + 1) * B / T}; }
+  void sync() const {
+    if (barrier) barrier->wait();
+  }
+};
 
 InferencePolicy::InferencePolicy(FlowPolicy& policy, const std::string& net_name)
     : cfg_(policy.config()), gemm_(blas_sgemm()), scratch_(1) {
@@ -164,23 +200,51 @@ void InferencePolicy::reserve(Scratch& s, int64_t B) const {
 
 void InferencePolicy::set_threads(int n) {
   check_arg(n >= 1, "InferencePolicy::set_threads: n must be >= 1, got ", n);
-  if (n == threads()) return;  // (keeps the pool)
-  pool_ = n > 1 ? std::make_unique<ThreadPool>(n) : nullptr;
+  if (n == threads() && pool_ == own_pool_.get()) return;  // (keeps the pool)
+  own_pool_ = n > 1 ? std::make_unique<ThreadPool>(n) : nullptr;
+  pool_ = own_pool_.get();
   scratch_.resize(static_cast<size_t>(n));
 }
 
+void InferencePolicy::set_thread_pool(ThreadPool* pool) {
+  if (!pool) {
+    set_threads(1);
+    return;
+  }
+  own_pool_.reset();
+  pool_ = pool->num_threads() > 1 ? pool : nullptr;
+  scratch_.resize(static_cast<size_t>(pool->num_threads()));
+}
+
+void InferencePolicy::set_split(const std::string& split) {
+  check_choice(split, "split", {"auto", "rows", "columns"});
+  split_ = split;
+}
+
 template <class Fn>
-void InferencePolicy::split_rows(int64_t B, Fn&& fn) {
+void InferencePolicy::split_work(int64_t B, Fn&& fn) {
+  const int T = threads();
+  const bool columns =
+      T > 1 && mode_ == Gemm::kPacked && (split_ == "columns" || (split_ == "auto" && B < kMinThreadRows * T));
+  if (columns) {  // all threads on all the states, one scratch
+    Scratch& s = scratch_[0];
+    reserve(s, B);
+    SpinBarrier barrier(T);
+    pool_->run_team([&](int t) { fn(s, Part{t, T, &barrier}, int64_t{0}, B); });
+    return;
+  }
   // Blocks of at least kMinThreadRows states, at most one per thread ("blas" threads itself).
-  const int64_t blocks =
-      pool_ && mode_ != Gemm::kBlas ? std::min<int64_t>(pool_->num_threads(), B / kMinThreadRows) : 1;
+  const int64_t blocks = T > 1 && mode_ != Gemm::kBlas ? std::min<int64_t>(T, B / kMinThreadRows) : 1;
   if (blocks <= 1) {
-    fn(scratch_[0], int64_t{0}, B);
+    reserve(scratch_[0], B);
+    fn(scratch_[0], Part{}, int64_t{0}, B);
     return;
   }
   pool_->parallel_for(static_cast<int>(blocks), [&](int i) {
     const int64_t lo = i * B / blocks, hi = (i + 1) * B / blocks;
-    fn(scratch_[static_cast<size_t>(i)], lo, hi - lo);
+    Scratch& s = scratch_[static_cast<size_t>(i)];
+    reserve(s, hi - lo);
+    fn(s, Part{}, lo, hi - lo);
   });
 }
 
@@ -207,42 +271,70 @@ void InferencePolicy::dense(const Layer& l, const float* src, float* dst, int64_
   }
 }
 
-void InferencePolicy::net_output(Scratch& s, const float* x, int64_t B, int64_t k, const int64_t* ks) const {
+void InferencePolicy::dense_columns(const Layer& l, const float* src, float* dst, int64_t B, const Part& p) const {
+  if (p.whole()) {
+    dense(l, src, dst, B);
+    return;
+  }
+  const auto [c0, c1] = p.cols(l.out);
+  if (c0 < c1) l.packed.multiply_columns(src, B, l.in, dst, l.out, c0, c1, l.b.empty() ? nullptr : l.b.data());
+}
+
+void InferencePolicy::dense_rows(const Layer& l, const float* src, float* dst, int64_t B, const Part& p) const {
+  if (p.whole()) {
+    dense(l, src, dst, B);
+    return;
+  }
+  const auto [r0, r1] = p.rows(B);
+  if (r0 < r1)
+    l.packed.multiply(src + r0 * l.in, r1 - r0, l.in, dst + r0 * l.out, l.out, l.b.empty() ? nullptr : l.b.data());
+}
+
+void InferencePolicy::net_output(Scratch& s, const Part& p, const float* x, int64_t B, int64_t k,
+                                 const int64_t* ks) const {
   const int64_t h = hidden_;
   const std::string& act = cfg_.activation;
-  Eigen::Map<ColMat> z(s.z.data(), h, B);
-  dense(in_x_, x, s.z.data(), B);
-  z += Eigen::Map<const ColMat>(s.obs_proj.data(), h, B);
-  if (ks) {
-    for (int64_t b = 0; b < B; ++b) z.col(b) += Eigen::Map<const Eigen::VectorXf>(step_bias_.data() + ks[b] * h, h);
-  } else {
-    z.colwise() += Eigen::Map<const Eigen::VectorXf>(step_bias_.data() + k * h, h);
+  const auto [c0, c1] = p.cols(h);
+  const int64_t nc = c1 - c0;
+  // z = first layer: its x share, + its obs share, + (bias + time share) of the state's step.
+  dense_columns(in_x_, x, s.z.data(), B, p);
+  for (int64_t b = 0; b < B; ++b) {
+    Eigen::Map<Eigen::ArrayXf> z(s.z.data() + b * h + c0, nc);
+    z += Eigen::Map<const Eigen::ArrayXf>(s.obs_proj.data() + b * h + c0, nc);
+    z += Eigen::Map<const Eigen::ArrayXf>(step_bias_.data() + (ks ? ks[b] : k) * h + c0, nc);
   }
-  int64_t width = h;
+  const float* last = s.z.data();  // the last hidden layer's output
   if (cfg_.residual) {
     for (size_t i = 0; i + 1 < hidden_layers_.size(); i += 2) {
       // z += W2 act(W1 act(z) + b1) + b2
-      Eigen::Map<ColMat> y(s.y.data(), h, B);
-      y = z;
-      activate(act, s.y.data(), h * B);
-      dense(hidden_layers_[i], s.y.data(), s.u.data(), B);
-      activate(act, s.u.data(), h * B);
-      dense(hidden_layers_[i + 1], s.u.data(), s.y.data(), B);
-      z += y;
+      for (int64_t b = 0; b < B; ++b)
+        std::copy(s.z.data() + b * h + c0, s.z.data() + b * h + c1, s.y.data() + b * h + c0);
+      activate_columns(act, s.y.data(), h, B, c0, c1);
+      p.sync();
+      dense_columns(hidden_layers_[i], s.y.data(), s.u.data(), B, p);
+      activate_columns(act, s.u.data(), h, B, c0, c1);
+      p.sync();
+      dense_columns(hidden_layers_[i + 1], s.u.data(), s.y.data(), B, p);
+      for (int64_t b = 0; b < B; ++b)
+        Eigen::Map<Eigen::ArrayXf>(s.z.data() + b * h + c0, nc) +=
+            Eigen::Map<const Eigen::ArrayXf>(s.y.data() + b * h + c0, nc);
     }
   } else {
+    // Each layer's output activated (the first layer's included), then the next layer.
+    activate_columns(act, s.z.data(), h, B, c0, c1);
     float* cur = s.z.data();
     float* nxt = s.y.data();
     for (const auto& l : hidden_layers_) {
-      activate(act, cur, width * B);
-      dense(l, cur, nxt, B);
-      width = l.out;
+      p.sync();
+      dense_columns(l, cur, nxt, B, p);
+      const auto [d0, d1] = p.cols(l.out);
+      activate_columns(act, nxt, l.out, B, d0, d1);
       std::swap(cur, nxt);
     }
-    if (cur != s.z.data()) std::copy(cur, cur + width * B, s.z.data());
-    activate(act, s.z.data(), width * B);
+    last = cur;
   }
-  dense(out_, s.z.data(), s.v.data(), B);
+  p.sync();
+  dense_rows(out_, last, s.v.data(), B, p);
 }
 
 void InferencePolicy::act(const float* obs, int64_t B, const float* x0, float* out) {
@@ -252,34 +344,36 @@ void InferencePolicy::act(const float* obs, int64_t B, const float* x0, float* o
 void InferencePolicy::sample(const float* obs, int64_t B, const float* x0, float* out, float* chain) {
   check_arg(B >= 1, "InferencePolicy::act: B must be >= 1, got ", B);
   const int64_t A = cfg_.action_size(), O = cfg_.obs_dim, K = cfg_.denoising_steps;
-  split_rows(B, [&](Scratch& s, int64_t lo, int64_t n) {
-    sample_rows(s, obs + lo * O, n, x0 ? x0 + lo * A : nullptr, out + lo * A,
+  split_work(B, [&](Scratch& s, const Part& p, int64_t lo, int64_t n) {
+    sample_part(s, p, obs + lo * O, n, x0 ? x0 + lo * A : nullptr, out + lo * A,
                 chain ? chain + lo * (K + 1) * A : nullptr);
   });
 }
 
-void InferencePolicy::sample_rows(Scratch& s, const float* obs, int64_t B, const float* x0, float* out,
+void InferencePolicy::sample_part(Scratch& s, const Part& p, const float* obs, int64_t B, const float* x0, float* out,
                                   float* chain) const {
   const int64_t A = cfg_.action_size(), K = cfg_.denoising_steps;
-  reserve(s, B);
-  Eigen::Map<ColMat> x(out, A, B);  // the chain runs in the output buffer
+  const auto [r0, r1] = p.rows(B);
+  const int64_t n = r1 - r0;
+  // The chain runs in the output buffer; this part updates rows [r0, r1) of it.
+  Eigen::Map<ColMat> x(out + r0 * A, A, n), v(s.v.data() + r0 * A, A, n);
   if (x0) {
-    x = Eigen::Map<const ColMat>(x0, A, B);
+    x = Eigen::Map<const ColMat>(x0 + r0 * A, A, n);
   } else {
     x.setZero();
   }
-  dense(in_obs_, obs, s.obs_proj.data(), B);
+  dense_columns(in_obs_, obs, s.obs_proj.data(), B, p);
   // chain: (B, K+1, A) row-major, i.e. column b·(K+1) + k of an (A × B·(K+1)) column-major matrix.
   auto record = [&](int64_t k) {
     if (!chain) return;
-    for (int64_t b = 0; b < B; ++b) std::copy(out + b * A, out + (b + 1) * A, chain + (b * (K + 1) + k) * A);
+    for (int64_t b = r0; b < r1; ++b) std::copy(out + b * A, out + (b + 1) * A, chain + (b * (K + 1) + k) * A);
   };
   record(0);
-  Eigen::Map<ColMat> v(s.v.data(), A, B);
   const bool xpred = cfg_.prediction == "x_pred";
   for (int64_t k = 0; k < K; ++k) {
+    p.sync();  // every row of x_k written before the first layer reads them
     const float t = static_cast<float>(k) / static_cast<float>(K);
-    net_output(s, out, B, k, nullptr);
+    net_output(s, p, out, B, k, nullptr);
     if (xpred) v = (v - x) / (1.f - t);  // x̂ → velocity
     x += v / static_cast<float>(K);
     record(k + 1);
@@ -296,26 +390,26 @@ void InferencePolicy::expected_target(const float* obs, int64_t B, const float* 
   for (int64_t b = 0; b < B; ++b)
     check_arg(k[b] >= 0 && k[b] < K, "InferencePolicy::expected_target: argument 'k' must hold steps in [0, ", K,
               "); row ", b, " has ", k[b]);
-  split_rows(B, [&](Scratch& s, int64_t lo, int64_t n) {
-    target_rows(s, obs + lo * O, n, x_k + lo * A, k + lo, out + lo * A);
+  split_work(B, [&](Scratch& s, const Part& p, int64_t lo, int64_t n) {
+    target_part(s, p, obs + lo * O, n, x_k + lo * A, k + lo, out + lo * A);
   });
 }
 
-void InferencePolicy::target_rows(Scratch& s, const float* obs, int64_t B, const float* x_k, const int64_t* k,
-                                  float* out) const {
+void InferencePolicy::target_part(Scratch& s, const Part& p, const float* obs, int64_t B, const float* x_k,
+                                  const int64_t* k, float* out) const {
   const int64_t A = cfg_.action_size(), K = cfg_.denoising_steps;
-  reserve(s, B);
-  dense(in_obs_, obs, s.obs_proj.data(), B);
-  net_output(s, x_k, B, 0, k);
-  Eigen::Map<ColMat> y(out, A, B);
-  Eigen::Map<const ColMat> v(s.v.data(), A, B), x(x_k, A, B);
+  dense_columns(in_obs_, obs, s.obs_proj.data(), B, p);
+  net_output(s, p, x_k, B, 0, k);
+  const auto [r0, r1] = p.rows(B);
+  Eigen::Map<ColMat> y(out + r0 * A, A, r1 - r0);
+  Eigen::Map<const ColMat> v(s.v.data() + r0 * A, A, r1 - r0), x(x_k + r0 * A, A, r1 - r0);
   if (cfg_.prediction == "x_pred") {
     y = v;
     return;
   }
-  for (int64_t b = 0; b < B; ++b) {
+  for (int64_t b = r0; b < r1; ++b) {
     const float t = static_cast<float>(k[b]) / static_cast<float>(K);
-    y.col(b) = x.col(b) + (1.f - t) * v.col(b);
+    y.col(b - r0) = x.col(b - r0) + (1.f - t) * v.col(b - r0);
   }
 }
 

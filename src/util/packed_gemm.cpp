@@ -15,7 +15,7 @@
 namespace rldt {
 namespace {
 
-constexpr int64_t kPanel = 16;  // output columns per panel: two 8-float AVX registers
+constexpr int64_t kPanel = PackedWeights::kPanelWidth;  // two 8-float AVX registers
 constexpr int kRows = 6;        // rows per kernel call: 6 × 2 accumulators + 2 panel + 1 broadcast registers
 
 // acc (R × kPanel, row-major) = x[R rows] · panel, summed over kk = 0 … k−1 in order (the same
@@ -131,23 +131,32 @@ void PackedWeights::repack(const float* w) {
 
 void PackedWeights::multiply(const float* x, int64_t m, int64_t ldx, float* y, int64_t ldy, const float* bias,
                              bool accumulate) const {
-  run(best_kernels(), x, m, ldx, y, ldy, bias, accumulate);
+  run(best_kernels(), x, m, ldx, y, ldy, bias, accumulate, 0, n_);
+}
+
+void PackedWeights::multiply_columns(const float* x, int64_t m, int64_t ldx, float* y, int64_t ldy, int64_t j_begin,
+                                     int64_t j_end, const float* bias, bool accumulate) const {
+  check_arg(
+      j_begin >= 0 && j_begin <= j_end && j_end <= n_ && j_begin % kPanel == 0 && (j_end % kPanel == 0 || j_end == n_),
+      "PackedWeights::multiply_columns: columns [", j_begin, ", ", j_end, ") are not whole panels of ", kPanel,
+      " within [0, ", n_, ")");
+  run(best_kernels(), x, m, ldx, y, ldy, bias, accumulate, j_begin, j_end);
 }
 
 void PackedWeights::multiply_portable(const float* x, int64_t m, int64_t ldx, float* y, int64_t ldy, const float* bias,
                                       bool accumulate) const {
-  run(portable_kernels(), x, m, ldx, y, ldy, bias, accumulate);
+  run(portable_kernels(), x, m, ldx, y, ldy, bias, accumulate, 0, n_);
 }
 
 void PackedWeights::run(const detail::PackedKernels& ks, const float* x, int64_t m, int64_t ldx, float* y, int64_t ldy,
-                        const float* bias, bool accumulate) const {
+                        const float* bias, bool accumulate, int64_t j_begin, int64_t j_end) const {
   check_arg(!empty(), "PackedWeights::multiply: no weights (default-constructed)");
   check_arg(m >= 0 && ldx >= k_ && ldy >= n_, "PackedWeights::multiply: m = ", m, ", ldx = ", ldx, ", ldy = ", ldy,
             " (need m >= 0, ldx >= ", k_, ", ldy >= ", n_, ")");
   alignas(32) float acc[kRows * kPanel];
   const float* d = data_.get();
-  for (int64_t p = 0, j0 = 0; j0 < n_; ++p, j0 += kPanel) {
-    const float* panel = d + p * k_ * kPanel;
+  for (int64_t j0 = j_begin; j0 < j_end; j0 += kPanel) {
+    const float* panel = d + (j0 / kPanel) * k_ * kPanel;
     const int64_t cols = std::min(kPanel, n_ - j0);
     // Blocks of equal size (32 rows: 6, 6, 5, 5, 5, 5, not 6 × 5 + 2): a kernel of few rows has
     // too few independent accumulators to keep the FMA units busy.

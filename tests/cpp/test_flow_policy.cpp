@@ -386,6 +386,75 @@ TEST(InferencePolicy, PackedPathGivesAStateTheSameBitsInAnyBatch) {
   expect_argument_error([&] { fast.set_threads(0); }, "n must be >= 1");
 }
 
+TEST(InferencePolicy, ThreadsSplittingRowsOrColumnsGiveOneThreadsBits) {
+  // Column splits cut each layer at 16-column panels: widths of 48 (3 panels, one per thread with
+  // 3 threads), and 40 / 24 / 20 (partial last panels, a layer of one panel). Batches from one
+  // state (one thread's rows empty) to 30 (rows under "auto" with 2 threads).
+  struct Case {
+    bool residual;
+    std::vector<int64_t> dims;
+    std::string activation, prediction;
+  };
+  for (const Case& c : {Case{true, {48, 48, 48}, "mish", "v_pred"}, Case{false, {40, 24, 20}, "silu", "x_pred"},
+                        Case{true, {20, 20, 20, 20, 20}, "tanh", "v_pred"}}) {
+    FlowPolicyConfig cfg;
+    cfg.obs_dim = 5;
+    cfg.action_dim = 2;
+    cfg.horizon_steps = 3;
+    cfg.denoising_steps = 4;
+    cfg.mlp_dims = c.dims;
+    cfg.residual = c.residual;
+    cfg.activation = c.activation;
+    cfg.prediction = c.prediction;
+    FlowPolicy policy(cfg, 8);
+    InferencePolicy one(policy), fast(policy);
+    ThreadPool pool2(2), pool3(3);
+    ThreadPool* pools[] = {&pool2, &pool3};
+    const int64_t A = cfg.action_size(), K = cfg.denoising_steps;
+    auto gen = make_generator(6);
+    for (int64_t B : {1, 5, 19, 30}) {
+      auto obs = torch::randn({B, cfg.obs_dim}, gen), x0 = torch::randn({B, A}, gen);
+      auto k = torch::randint(0, K, {B}, gen, torch::kLong);
+      std::vector<float> out(static_cast<size_t>(B * A)), chain(static_cast<size_t>(B * (K + 1) * A)), y(out.size());
+      one.sample(obs.data_ptr<float>(), B, x0.data_ptr<float>(), out.data(), chain.data());
+      one.expected_target(obs.data_ptr<float>(), B, chain.data() + A, k.data_ptr<int64_t>(), y.data());
+      for (int threads : {2, 3})
+        for (const std::string split : {"rows", "columns", "auto"}) {
+          SCOPED_TRACE(::testing::Message() << c.activation << " B=" << B << " threads=" << threads << " " << split);
+          fast.set_threads(threads);
+          fast.set_split(split);
+          EXPECT_EQ(fast.split(), split);
+          if (split == "auto") {  // on a pool of the caller's, e.g. the env threads'
+            fast.set_thread_pool(pools[threads - 2]);
+            EXPECT_EQ(fast.threads(), threads);
+          }
+          std::vector<float> out2(out.size(), 9.f), chain2(chain.size(), 9.f), y2(y.size(), 9.f);
+          for (int rep = 0; rep < 3; ++rep) {  // the scratch and the barrier reused
+            fast.sample(obs.data_ptr<float>(), B, x0.data_ptr<float>(), out2.data(), chain2.data());
+            fast.expected_target(obs.data_ptr<float>(), B, chain.data() + A, k.data_ptr<int64_t>(), y2.data());
+            ASSERT_EQ(out2, out);
+            ASSERT_EQ(chain2, chain);
+            ASSERT_EQ(y2, y);
+          }
+        }
+    }
+  }
+  FlowPolicyConfig cfg;
+  cfg.obs_dim = 2;
+  cfg.action_dim = 1;
+  cfg.mlp_dims = {16, 16, 16};
+  FlowPolicy policy(cfg, 0);
+  InferencePolicy fast(policy);
+  expect_argument_error([&] { fast.set_split("diagonal"); }, "split");
+  ThreadPool pool(2);
+  fast.set_thread_pool(&pool);
+  EXPECT_EQ(fast.threads(), 2);
+  fast.set_threads(2);  // its own pool again
+  EXPECT_EQ(fast.threads(), 2);
+  fast.set_thread_pool(nullptr);
+  EXPECT_EQ(fast.threads(), 1);
+}
+
 TEST(InferencePolicy, FollowsTheWeightsItWasBuiltFromAndChecksInput) {
   FlowPolicyConfig cfg;
   cfg.obs_dim = 4;

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "expect_error.hpp"
@@ -96,6 +97,27 @@ TEST(PackedWeights, ARowsResultDoesNotDependOnTheBatch) {
       p.multiply(x.data() + i * k, std::min(chunk, m - i), k, parts.data() + i * n, n);
     EXPECT_EQ(parts, all) << "rows " << chunk << " at a time";
   }
+}
+
+TEST(PackedWeights, AColumnRangeGetsTheBitsOfTheWholeProductAndTouchesNothingElse) {
+  std::mt19937 g(2);
+  const int64_t n = 40, k = 33, m = 7;  // panels [0, 16), [16, 32), [32, 40)
+  const auto w = randn(static_cast<size_t>(n * k), g), x = randn(static_cast<size_t>(m * k), g),
+             bias = randn(static_cast<size_t>(n), g);
+  const PackedWeights p(w.data(), n, k);
+  std::vector<float> all(static_cast<size_t>(m * n));
+  p.multiply(x.data(), m, k, all.data(), n, bias.data());
+  for (auto [j0, j1] : {std::pair<int64_t, int64_t>{0, 16}, {16, 40}, {32, 40}, {0, 40}, {16, 16}}) {
+    std::vector<float> part(all.size(), 7.f);
+    p.multiply_columns(x.data(), m, k, part.data(), n, j0, j1, bias.data());
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j)
+        ASSERT_EQ(part[i * n + j], j >= j0 && j < j1 ? all[i * n + j] : 7.f)
+            << "columns [" << j0 << ", " << j1 << "), row " << i << ", column " << j;
+  }
+  std::vector<float> y(static_cast<size_t>(m * n));
+  for (auto [j0, j1] : {std::pair<int64_t, int64_t>{8, 16}, {0, 24}, {16, 48}, {-16, 16}, {32, 16}})
+    expect_argument_error([&] { p.multiply_columns(x.data(), m, k, y.data(), n, j0, j1); }, "whole panels of 16");
 }
 
 TEST(PackedWeights, ErrorsNameTheProblem) {

@@ -100,3 +100,36 @@ TEST(ThreadPool, ZeroThreadsMeansOnePerCore) {
   EXPECT_EQ(ThreadPool(2, -5).spin_us(), 0);
   expect_each_index_once(pool, 7, "hardware threads");
 }
+
+TEST(ThreadPool, ATeamRunsEachMemberOnItsOwnThreadAndTheBarrierOrdersTheirWrites) {
+  // Each round every member writes its slot, waits, then reads all slots: a barrier that let a
+  // member through early, or published the writes late, shows as a stale value. Spinning and
+  // yielding barriers, with members that arrive late in turn.
+  for (int threads : {1, 2, 3})
+    for (int spin_us : {0, ThreadPool::kDefaultSpinUs}) {
+      ThreadPool pool(threads, spin_us);
+      SpinBarrier barrier(threads, spin_us);
+      constexpr int kRounds = 300;
+      std::vector<std::atomic<int>> slot(static_cast<size_t>(threads));
+      for (auto& s : slot) s.store(-1);
+      std::vector<std::thread::id> ran_on(static_cast<size_t>(threads));
+      std::atomic<int> stale{0};
+      pool.run_team([&](int t) {
+        ran_on[static_cast<size_t>(t)] = std::this_thread::get_id();
+        for (int r = 0; r < kRounds; ++r) {
+          if (r % 50 == t) std::this_thread::sleep_for(std::chrono::microseconds(300));  // a late member
+          slot[static_cast<size_t>(t)].store(r, std::memory_order_relaxed);
+          barrier.wait();
+          for (int o = 0; o < threads; ++o)
+            if (slot[static_cast<size_t>(o)].load(std::memory_order_relaxed) != r) stale.fetch_add(1);
+          barrier.wait();  // nobody writes round r + 1 before everyone has read round r
+        }
+      });
+      const std::string what = std::to_string(threads) + " threads, spin " + std::to_string(spin_us);
+      EXPECT_EQ(stale.load(), 0) << what;
+      for (int a = 0; a < threads; ++a)
+        for (int b = a + 1; b < threads; ++b)
+          EXPECT_NE(ran_on[static_cast<size_t>(a)], ran_on[static_cast<size_t>(b)])
+              << what << ": members " << a << " and " << b;
+    }
+}

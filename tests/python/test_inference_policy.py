@@ -44,10 +44,18 @@ def test_packed_path_gives_a_state_the_same_bits_in_any_batch(rng):
     parts = np.concatenate([fast.act(obs[i:i + 5], x0=x0[i:i + 5]) for i in range(0, 17, 5)])
     np.testing.assert_array_equal(parts, whole)
     fast.threads = 2  # two blocks of rows on two threads: the same bits
-    assert fast.threads == 2
+    assert fast.threads == 2 and fast.split == "auto"
     np.testing.assert_array_equal(fast.act(obs, x0=x0), whole)
+    for split in ("rows", "columns"):  # columns: both threads on all 17 states, half the outputs each
+        fast.split = split
+        assert fast.split == split
+        np.testing.assert_array_equal(fast.act(obs, x0=x0), whole)
+    fast.split = "auto"  # 5 states on 2 threads: columns
+    np.testing.assert_array_equal(fast.act(obs[:5], x0=x0[:5]), whole[:5])
     with pytest.raises(rldt.ArgumentError, match="n must be >= 1"):
         fast.threads = 0
+    with pytest.raises(rldt.ArgumentError, match="split"):
+        fast.split = "diagonal"
 
 
 def test_is_a_snapshot_of_the_net_it_was_built_from(rng):

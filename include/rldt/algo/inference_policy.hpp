@@ -67,16 +67,37 @@ class InferencePolicy {
   // Whether a BLAS sgemm_ was found in the process (what "blas" needs).
   bool blas_available() const { return gemm_ != nullptr; }
 
-  // Threads for large batches (default 1: the calling thread only). With n > 1, a batch of 16 or
-  // more states is cut into up to n contiguous blocks of at least 8 states, each run on its own
-  // thread of an internal pool (the caller's included) with its own scratch buffers; with
-  // "packed" the result is bit-identical to one thread's. Not with "blas" (its GEMM threads
-  // itself). Callers that already split rows over their own threads keep 1.
+  // Threads (default 1: the calling thread only). With n > 1 the work of a call is spread over n
+  // threads of an internal pool (the caller's included), in one of two ways (set_split):
+  //  - "rows": the batch is cut into up to n contiguous blocks of at least 8 states, each run
+  //    with its own scratch buffers. Each thread then reads every weight matrix once per layer
+  //    for its own few rows.
+  //  - "columns" (packed only): every thread takes all the states and its share of each layer's
+  //    output columns (whole panels), the last layer's rows and the per-state updates, and the
+  //    threads wait for each other between layers. Each weight is read once per layer in all,
+  //    for all the states: the faster split for small batches (measured in docs/benchmarks.md).
+  //  - "auto" (default): "columns" for packed batches too small to give every thread a block of
+  //    rows (fewer than 8 states per thread), "rows" otherwise (as fast as columns at 16 states
+  //    on 2 threads, faster at 100: docs/benchmarks.md).
+  // With "packed" the results are bit-identical to one thread's, either way. "blas" does not
+  // split (its GEMM threads itself); "eigen" splits rows. Callers that already split rows over
+  // their own threads keep 1.
   void set_threads(int n);
-  int threads() const { return static_cast<int>(scratch_.size()); }
+  int threads() const { return pool_ ? pool_->num_threads() : 1; }
+  // Runs the threads of a call on `pool` (not owned: it must outlive its use here, and run
+  // nothing else during a call) instead of an internal pool; threads() becomes its size. For
+  // callers that alternate env stepping on a pool with inference (RldtTrainer's rollouts and
+  // evaluation on VecEnv::thread_pool()): one set of threads does both, so no second pool's
+  // threads spin (ThreadPool's spin_us) beside them. nullptr: back to the calling thread only
+  // (set_threads(1)).
+  void set_thread_pool(ThreadPool* pool);
+  // "auto", "rows" or "columns" (see set_threads). Throws ArgumentError naming `split`.
+  void set_split(const std::string& split);
+  const std::string& split() const { return split_; }
 
  private:
   enum class Gemm { kPacked, kBlas, kEigen };
+  struct Part;  // which share of a call one thread computes (inference_policy.cpp)
   struct Layer {
     int64_t in = 0, out = 0;
     std::vector<float> w;  // [out·in] row-major (torch's Linear layout)
@@ -93,14 +114,20 @@ class InferencePolicy {
   void reserve(Scratch& s, int64_t B) const;
   // dst (l.out × B, column-major) = W(l) · src (l.in × B) (+ b(l) when the layer has one).
   void dense(const Layer& l, const float* src, float* dst, int64_t B) const;
-  // The network's raw output s.v [A·B] at x [A·B] for states whose first-layer obs share is in
-  // s.obs_proj, all at step `k`, or each at its own step ks[b] when ks is not null.
-  void net_output(Scratch& s, const float* x, int64_t B, int64_t k, const int64_t* ks) const;
-  void sample_rows(Scratch& s, const float* obs, int64_t B, const float* x0, float* out, float* chain) const;
-  void target_rows(Scratch& s, const float* obs, int64_t B, const float* x_k, const int64_t* k, float* out) const;
-  // fn(scratch, first row, rows) over the blocks of B states (see set_threads).
+  // dense for part p's output columns (all of them for a whole part).
+  void dense_columns(const Layer& l, const float* src, float* dst, int64_t B, const Part& p) const;
+  // dense for part p's rows (all of them for a whole part).
+  void dense_rows(const Layer& l, const float* src, float* dst, int64_t B, const Part& p) const;
+  // The network's raw output s.v [A·B] (part p's rows) at x [A·B] for states whose first-layer obs
+  // share is in s.obs_proj, all at step `k`, or each at its own step ks[b] when ks is not null.
+  void net_output(Scratch& s, const Part& p, const float* x, int64_t B, int64_t k, const int64_t* ks) const;
+  void sample_part(Scratch& s, const Part& p, const float* obs, int64_t B, const float* x0, float* out,
+                   float* chain) const;
+  void target_part(Scratch& s, const Part& p, const float* obs, int64_t B, const float* x_k, const int64_t* k,
+                   float* out) const;
+  // fn(scratch, part, first row, rows) over the threads' shares of B states (see set_threads).
   template <class Fn>
-  void split_rows(int64_t B, Fn&& fn);
+  void split_work(int64_t B, Fn&& fn);
 
   FlowPolicyConfig cfg_;
   std::string net_name_;  // "actor" or "ema"
@@ -112,8 +139,10 @@ class InferencePolicy {
   Layer out_;                         // [A × h]
   SgemmFn gemm_ = nullptr;            // the loaded BLAS's sgemm_, if any
   Gemm mode_ = Gemm::kPacked;
-  std::vector<Scratch> scratch_;      // one per thread block (set_threads)
-  std::unique_ptr<ThreadPool> pool_;  // null with one thread
+  std::vector<Scratch> scratch_;          // one per row block (set_threads); a column split uses the first
+  std::unique_ptr<ThreadPool> own_pool_;  // set_threads' pool (null with one thread or a pool set)
+  ThreadPool* pool_ = nullptr;            // the pool the threads run on: own_pool_'s or set_thread_pool's
+  std::string split_ = "auto";
 };
 
 }  // namespace rldt

@@ -24,6 +24,8 @@ struct PackedKernels;  // the kernel set multiply runs (packed_gemm.cpp)
 
 class PackedWeights {
  public:
+  static constexpr int64_t kPanelWidth = 16;  // output columns per panel
+
   PackedWeights() = default;
   // w: [n·k] row-major (n outputs × k inputs: torch's Linear weight layout).
   PackedWeights(const float* w, int64_t n, int64_t k);
@@ -42,6 +44,12 @@ class PackedWeights {
   void multiply(const float* x, int64_t m, int64_t ldx, float* y, int64_t ldy, const float* bias = nullptr,
                 bool accumulate = false) const;
 
+  // multiply for output columns [j_begin, j_end) only (y's other columns are not touched), e.g. a
+  // thread's share of a small batch: the same bits in those columns as multiply. j_begin and
+  // j_end must lie on panel bounds (multiples of kPanelWidth; j_end may also be out()).
+  void multiply_columns(const float* x, int64_t m, int64_t ldx, float* y, int64_t ldy, int64_t j_begin, int64_t j_end,
+                        const float* bias = nullptr, bool accumulate = false) const;
+
   // multiply with the plain C++ kernel whatever the CPU has (what runs where AVX2/FMA is missing;
   // tests compare the two).
   void multiply_portable(const float* x, int64_t m, int64_t ldx, float* y, int64_t ldy, const float* bias = nullptr,
@@ -52,11 +60,11 @@ class PackedWeights {
 
  private:
   void run(const detail::PackedKernels& kernels, const float* x, int64_t m, int64_t ldx, float* y, int64_t ldy,
-           const float* bias, bool accumulate) const;
+           const float* bias, bool accumulate, int64_t j_begin, int64_t j_end) const;
 
   int64_t n_ = 0, k_ = 0;
-  // Panels of kPanel output columns, each k × kPanel contiguous (W transposed, zero-padded to a
-  // whole panel): data_[p·k·kPanel + kk·kPanel + j] = W[p·kPanel + j][kk]. 32-byte aligned.
+  // Panels of kPanelWidth (16) output columns, each k × 16 contiguous (W transposed, zero-padded
+  // to a whole panel): data_[p·k·16 + kk·16 + j] = W[p·16 + j][kk]. 32-byte aligned.
   std::shared_ptr<float> data_;
 };
 

@@ -22,6 +22,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace rldt {
@@ -52,6 +53,15 @@ class ThreadPool {
 
   int num_threads() const { return num_threads_; }
   int spin_us() const { return spin_us_; }
+
+  // Calls fn(t) once for each thread t in [0, num_threads()), all at once, each on its own thread
+  // (the caller's is t = 0), for work whose threads wait for each other (SpinBarrier). Every t
+  // must pass the same barriers: a thread takes no other t until its own is done, and its own
+  // cannot finish before every t has reached the barriers in it. Not reentrant.
+  template <typename Fn>
+  void run_team(Fn&& fn) {
+    parallel_for(num_threads_, std::forward<Fn>(fn));
+  }
 
   // Calls fn(i) for every i in [0, n), spread over the threads; returns when all calls are done.
   // If calls throw, the remaining indices are still run and the first exception is rethrown.
@@ -159,6 +169,45 @@ class ThreadPool {
   void* ctx_ = nullptr;
   std::mutex error_mutex_;
   std::exception_ptr error_;
+};
+
+// A reusable barrier for the n threads of a ThreadPool::run_team: wait() returns once all n have
+// called it, and what each wrote before its wait() is visible to all after theirs. A waiting thread
+// spins for `spin_us` microseconds (the others are usually a few microseconds behind), then yields
+// its core while it waits (a thread of the team may be descheduled on a busy machine).
+class SpinBarrier {
+ public:
+  explicit SpinBarrier(int n, int spin_us = ThreadPool::kDefaultSpinUs) : n_(n), spin_us_(std::max(0, spin_us)) {}
+  SpinBarrier(const SpinBarrier&) = delete;
+  SpinBarrier& operator=(const SpinBarrier&) = delete;
+
+  void wait() {
+    if (n_ <= 1) return;
+    const unsigned g = generation_.load(std::memory_order_acquire);
+    if (count_.fetch_add(1, std::memory_order_acq_rel) == n_ - 1) {  // the last one in opens it
+      count_.store(0, std::memory_order_relaxed);
+      generation_.fetch_add(1, std::memory_order_release);
+      return;
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(spin_us_);
+    bool spinning = spin_us_ > 0;
+    for (int k = 1; generation_.load(std::memory_order_acquire) == g; ++k) {
+      if (!spinning) {
+        std::this_thread::yield();
+        continue;
+      }
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();
+#endif
+      if (k % 64 == 0 && std::chrono::steady_clock::now() >= deadline) spinning = false;
+    }
+  }
+
+ private:
+  int n_;
+  int spin_us_;
+  alignas(64) std::atomic<int> count_{0};
+  alignas(64) std::atomic<unsigned> generation_{0};
 };
 
 }  // namespace rldt
