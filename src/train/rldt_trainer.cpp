@@ -300,10 +300,9 @@ torch::Tensor checked_input(const torch::Tensor& x, std::vector<int64_t> shape, 
 }
 }  // namespace
 
-std::unique_ptr<InferencePolicy> RldtTrainer::make_fast_policy(int threads) {
+std::unique_ptr<InferencePolicy> RldtTrainer::make_fast_policy() {
   auto fast = std::make_unique<InferencePolicy>(*policy_);
   fast->set_gemm("packed");
-  fast->set_threads(threads);
   return fast;
 }
 
@@ -330,15 +329,23 @@ void RldtTrainer::begin_rollout() {
   ret_sum_ = len_sum_ = reward_sum_ = 0;
   episodes_ = steps_sum_ = 0;
   if (cfg_.rollout_inference == "packed") {  // the actor as it is now, once per group
-    // Ungrouped, the one snapshot splits the batch over the env threads itself (bit-identical).
-    const int threads = cfg_.rollout_groups > 1 ? 1
-                        : cfg_.env_threads > 0  ? static_cast<int>(cfg_.env_threads)
-                                                : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     if (static_cast<int64_t>(fast_.size()) != cfg_.rollout_groups) {
       fast_.clear();
-      for (int64_t g = 0; g < cfg_.rollout_groups; ++g) fast_.push_back(make_fast_policy(threads));
+      for (int64_t g = 0; g < cfg_.rollout_groups; ++g) fast_.push_back(make_fast_policy());
     } else {
       for (auto& f : fast_) f->refresh(*policy_);  // into their storage
+    }
+    // Ungrouped, the one snapshot spreads each batch over the env threads themselves, between
+    // their env steps (bit-identical to one thread); driven through act/observe, over env_threads
+    // threads of its own. Grouped, each group's runs on its group's thread.
+    if (cfg_.rollout_groups == 1) {
+      if (env_) {
+        fast_[0]->set_thread_pool(&env_->thread_pool());
+      } else {
+        fast_[0]->set_threads(cfg_.env_threads > 0
+                                  ? static_cast<int>(cfg_.env_threads)
+                                  : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+      }
     }
   }
 }
@@ -671,8 +678,9 @@ PolicyEvalResult RldtTrainer::evaluate(int64_t episodes) {
     if (eval_fast_) {
       eval_fast_->refresh(*policy_);
     } else {
-      eval_fast_ = make_fast_policy(1);
+      eval_fast_ = make_fast_policy();
     }
+    eval_fast_->set_thread_pool(&eval_env_->thread_pool());  // (a few episodes: a column split)
     fast = eval_fast_.get();
   }
   while (finished < N) {

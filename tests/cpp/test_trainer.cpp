@@ -344,26 +344,29 @@ TEST(Trainer, PackedRolloutInferenceDrawsWhatTheTorchPathDraws) {
 }
 
 // With "packed" a state's action does not depend on its batch, so rollout_groups leaves the whole
-// run unchanged: rollouts, losses and weights bit for bit. (17 envs: ungrouped, the snapshot
-// splits them over the 2 env threads itself.)
+// run unchanged: rollouts, losses and weights bit for bit. Ungrouped, the snapshot spreads each
+// batch over the 2 env threads: 17 envs split by rows, 6 by columns. Grouped (3 groups), each
+// group's snapshot runs on its group's thread.
 TEST(Trainer, PackedRolloutIsTheSameForAnyGroupCount) {
-  auto c = tiny_hopper();
-  c.n_envs = 17;
-  c.rollout_inference = "packed";
-  RldtTrainer one(c);
-  c.rollout_groups = 3;
-  RldtTrainer three(c);
-  for (int i = 0; i < 4; ++i) {  // evaluation, two exploring iterations with updates, evaluation
-    auto m1 = one.train_iteration(), m2 = three.train_iteration();
-    const auto &a = one.last_rollout(), &b = three.last_rollout();
-    ASSERT_TRUE(torch::equal(a.chunks, b.chunks)) << "iteration " << i;
-    ASSERT_TRUE(torch::equal(a.next_obs, b.next_obs)) << "iteration " << i;
-    ASSERT_TRUE(torch::equal(a.rewards, b.rewards)) << "iteration " << i;
-    EXPECT_EQ(m1.episodes, m2.episodes);
-    EXPECT_TRUE(m1.critic_loss == m2.critic_loss || (std::isnan(m1.critic_loss) && std::isnan(m2.critic_loss)))
-        << m1.critic_loss << " vs " << m2.critic_loss;
+  for (int64_t envs : {17, 6}) {
+    auto c = tiny_hopper();
+    c.n_envs = envs;
+    c.rollout_inference = "packed";
+    RldtTrainer one(c);
+    c.rollout_groups = 3;
+    RldtTrainer three(c);
+    for (int i = 0; i < 4; ++i) {  // evaluation, two exploring iterations with updates, evaluation
+      auto m1 = one.train_iteration(), m2 = three.train_iteration();
+      const auto &a = one.last_rollout(), &b = three.last_rollout();
+      ASSERT_TRUE(torch::equal(a.chunks, b.chunks)) << envs << " envs, iteration " << i;
+      ASSERT_TRUE(torch::equal(a.next_obs, b.next_obs)) << envs << " envs, iteration " << i;
+      ASSERT_TRUE(torch::equal(a.rewards, b.rewards)) << envs << " envs, iteration " << i;
+      EXPECT_EQ(m1.episodes, m2.episodes);
+      EXPECT_TRUE(m1.critic_loss == m2.critic_loss || (std::isnan(m1.critic_loss) && std::isnan(m2.critic_loss)))
+          << m1.critic_loss << " vs " << m2.critic_loss;
+    }
+    EXPECT_TRUE(all_equal(params_of(*one.policy().actor()), params_of(*three.policy().actor()))) << envs << " envs";
   }
-  EXPECT_TRUE(all_equal(params_of(*one.policy().actor()), params_of(*three.policy().actor())));
 }
 
 TEST(Trainer, ConfigErrorsNameTheField) {

@@ -80,6 +80,11 @@ class VecEnv {
     pool_.parallel_for(groups, std::forward<Fn>(fn));
   }
 
+  // The env threads' pool, for callers that run other parallel work on the same threads between
+  // env calls (RldtTrainer's rollout inference, InferencePolicy::set_thread_pool), so that two
+  // pools' threads do not compete for the cores. Not while an env call or parallel_groups runs.
+  ThreadPool& thread_pool() { return pool_; }
+
   // Full state as an opaque byte blob: every env's MujocoEnv::snapshot(), the running returns of
   // the unfinished episodes and the results of the last call (obs, final_obs, rewards, …).
   std::vector<uint8_t> snapshot() const;

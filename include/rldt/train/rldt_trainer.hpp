@@ -282,8 +282,8 @@ class RldtTrainer {
   // Sampling of rows obs (n, O) with `fast` from x0 (n, H, d), or deterministically when x0 is
   // undefined; the chain only when the exploration needs it.
   FlowSample fast_sample(InferencePolicy& fast, const torch::Tensor& obs, const torch::Tensor& x0);
-  // A snapshot of the current actor for rollout_inference "packed", on `threads` threads.
-  std::unique_ptr<InferencePolicy> make_fast_policy(int threads);
+  // A snapshot of the current actor for rollout_inference "packed" (one thread until told otherwise).
+  std::unique_ptr<InferencePolicy> make_fast_policy();
   // train_iteration's rollout with cfg_.rollout_groups >= 2 groups (see the config).
   void grouped_rollout();
   // Starts collecting an iteration's rollout (buffers, statistics, clock).
