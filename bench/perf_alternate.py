@@ -8,7 +8,9 @@ ratio is noise.
 Each round runs build/rldt_bench_perf for the op's benchmarks (actor: ActorUpdate 256x8 and 16x8,
 with update_groups 1 and 2 (ActorUpdateGrouped); critic: CriticUpdate 4096 and 256 samples, also
 with update_groups 2 (CriticUpdateGrouped);
-inference: ActorInference, LibTorch and InferencePolicy, 1 and 100 states) and then
+inference: ActorInference, LibTorch and InferencePolicy, 1 and 100 states; inference-split:
+InferencePolicy packed on 1 thread and on 2 threads split by rows and by columns, 1, 8, 16 and 100
+states) and then
 bench/perf_torch.py's eager version for the same sizes; it prints the per-round times, the
 per-round ratios and the median ratio. With --peak each round also runs the 1024³ matmul and
 reports each C++ benchmark's GFLOP/s (bench/perf.py's FLOP model) as a share of it. With
@@ -40,6 +42,8 @@ OPS = {
     "critic": (("CriticUpdate", "CriticUpdateGrouped"), (4096, 256), lambda n: pt.bench_critic_update(n)),
     "inference": (("ActorInference", "ActorInferencePacked", "ActorInferencePacked2"), (1, 100),
                   lambda b: pt.bench_actor_inference(b)),
+    "inference-split": (("ActorInferencePacked", "ActorInferencePacked2Rows", "ActorInferencePacked2Columns"),
+                        (1, 8, 16, 100), lambda b: pt.bench_actor_inference(b)),
 }
 
 
@@ -54,7 +58,9 @@ def main(argv=None) -> int:
     ap.add_argument("--op", choices=sorted(OPS), default="actor",
                     help="actor: ActorUpdate 256x8 and 16x8 (update_groups 1 and 2); "
                          "critic: CriticUpdate 4096 and 256 (update_groups 1 and 2); "
-                         "inference: ActorInference (LibTorch and InferencePolicy) at 1 and 100 states")
+                         "inference: ActorInference (LibTorch and InferencePolicy) at 1 and 100 states; "
+                         "inference-split: InferencePolicy on 1 thread and on 2 split by rows / columns, "
+                         "at 1, 8, 16 and 100 states")
     ap.add_argument("--malloc-untuned", action="store_true",
                     help="also run the C++ side with RLDT_MALLOC_TUNING=0 each round")
     ap.add_argument("--peak", action="store_true",

@@ -97,14 +97,16 @@ void BM_ActorInference(benchmark::State& state) {
 BENCHMARK(BM_ActorInference)->Arg(1)->Arg(100)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 // The same sampling through InferencePolicy (no LibTorch ops: the deployment path), with each of
-// its matrix products: packed weights (the default; Packed2: set_threads(2)), the loaded BLAS's GEMM
-// (batches of 8+, OpenBLAS's threads), Eigen.
-void inference_policy_bench(benchmark::State& state, const std::string& gemm, int threads = 1) {
+// its matrix products: packed weights (the default; Packed2: set_threads(2), with split "auto",
+// "rows" or "columns"), the loaded BLAS's GEMM (batches of 8+, OpenBLAS's threads), Eigen.
+void inference_policy_bench(benchmark::State& state, const std::string& gemm, int threads = 1,
+                            const std::string& split = "auto") {
   const int64_t B = state.range(0);
   FlowPolicy policy(actor_config(), 0);
   InferencePolicy fast(policy);
   fast.set_gemm(gemm);
   fast.set_threads(threads);
+  fast.set_split(split);
   auto gen = make_generator(1);
   auto obs = torch::randn({B, kObs}, gen).contiguous();
   auto x0 = torch::randn({B, kH * kAct}, gen).contiguous();
@@ -117,10 +119,33 @@ void inference_policy_bench(benchmark::State& state, const std::string& gemm, in
 }
 void BM_ActorInferencePacked(benchmark::State& state) { inference_policy_bench(state, "packed"); }
 void BM_ActorInferencePacked2(benchmark::State& state) { inference_policy_bench(state, "packed", 2); }
+void BM_ActorInferencePacked2Rows(benchmark::State& state) { inference_policy_bench(state, "packed", 2, "rows"); }
+void BM_ActorInferencePacked2Columns(benchmark::State& state) { inference_policy_bench(state, "packed", 2, "columns"); }
 void BM_ActorInferenceBlas(benchmark::State& state) { inference_policy_bench(state, "blas"); }
 void BM_ActorInferenceEigen(benchmark::State& state) { inference_policy_bench(state, "eigen"); }
-BENCHMARK(BM_ActorInferencePacked)->Arg(1)->Arg(32)->Arg(100)->Unit(benchmark::kMicrosecond)->UseRealTime();
-BENCHMARK(BM_ActorInferencePacked2)->Arg(1)->Arg(100)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_ActorInferencePacked)
+    ->Arg(1)
+    ->Arg(8)
+    ->Arg(16)
+    ->Arg(32)
+    ->Arg(100)
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+BENCHMARK(BM_ActorInferencePacked2)->Arg(1)->Arg(16)->Arg(100)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_ActorInferencePacked2Rows)
+    ->Arg(1)
+    ->Arg(8)
+    ->Arg(16)
+    ->Arg(100)
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+BENCHMARK(BM_ActorInferencePacked2Columns)
+    ->Arg(1)
+    ->Arg(8)
+    ->Arg(16)
+    ->Arg(100)
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
 BENCHMARK(BM_ActorInferenceBlas)->Arg(32)->Arg(100)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_ActorInferenceEigen)->Arg(1)->Arg(100)->Unit(benchmark::kMicrosecond)->UseRealTime();
 

@@ -3,9 +3,10 @@
 
 Runs `rldt_bench_perf`'s BM_RolloutShare benchmarks in alternating rounds: ungrouped (one batched
 policy forward over all envs per chunk step, then the env pool), the same with rollout_inference
-"packed" (one InferencePolicy snapshot splitting the batch over two threads), rollout_groups = 2 (each env
-thread samples with one BLAS thread and steps its own half), and rollout_groups = 2 with
-rollout_inference "packed" (each group samples through its own InferencePolicy). Each benchmark
+"packed" (one InferencePolicy snapshot spreading the batch over the two env threads),
+rollout_groups = 2 (each env thread samples with one BLAS thread and steps its own half), and
+rollout_groups = 2 with rollout_inference "packed" (each group samples through its own
+InferencePolicy). Each benchmark
 measures the bound right before every rollout iteration it times (bare Hopper physics on both
 cores at once, and the inference FLOPs at the 1024³ matmul rate), because the host's speed
 drifts by a fifth within minutes; a round's share is the median over its iterations, and the
