@@ -123,27 +123,11 @@ void BM_ActorInferencePacked2Rows(benchmark::State& state) { inference_policy_be
 void BM_ActorInferencePacked2Columns(benchmark::State& state) { inference_policy_bench(state, "packed", 2, "columns"); }
 void BM_ActorInferenceBlas(benchmark::State& state) { inference_policy_bench(state, "blas"); }
 void BM_ActorInferenceEigen(benchmark::State& state) { inference_policy_bench(state, "eigen"); }
-BENCHMARK(BM_ActorInferencePacked)
-    ->Arg(1)
-    ->Arg(8)
-    ->Arg(16)
-    ->Arg(32)
-    ->Arg(100)
-    ->Unit(benchmark::kMicrosecond)
-    ->UseRealTime();
+BENCHMARK(BM_ActorInferencePacked)->ArgsProduct({{1, 8, 16, 32, 100}})->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_ActorInferencePacked2)->Arg(1)->Arg(16)->Arg(100)->Unit(benchmark::kMicrosecond)->UseRealTime();
-BENCHMARK(BM_ActorInferencePacked2Rows)
-    ->Arg(1)
-    ->Arg(8)
-    ->Arg(16)
-    ->Arg(100)
-    ->Unit(benchmark::kMicrosecond)
-    ->UseRealTime();
+BENCHMARK(BM_ActorInferencePacked2Rows)->ArgsProduct({{1, 8, 16, 100}})->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_ActorInferencePacked2Columns)
-    ->Arg(1)
-    ->Arg(8)
-    ->Arg(16)
-    ->Arg(100)
+    ->ArgsProduct({{1, 8, 16, 100}})
     ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
 BENCHMARK(BM_ActorInferenceBlas)->Arg(32)->Arg(100)->Unit(benchmark::kMicrosecond)->UseRealTime();
