@@ -8,6 +8,14 @@
 // of the 15 rounds. Standalone (no rldt): build/rldt_bench_kernels. Needs a CPU with AVX2 and FMA.
 // The accumulators are stored one by one at the end: a loop over an initializer list of them makes
 // GCC 12 keep them in memory through the whole kernel (a third of the speed).
+#include <cstdio>
+
+#if !(defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)))
+int main() {
+  std::fprintf(stderr, "rldt_bench_kernels: AVX2/FMA kernels, x86-64 with GCC or Clang only\n");
+  return 1;
+}
+#else
 #include <immintrin.h>
 
 #include <algorithm>
@@ -163,3 +171,4 @@ int main() {
   }
   return 0;
 }
+#endif

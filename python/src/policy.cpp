@@ -345,6 +345,11 @@ gemm: how it multiplies. "packed" (default): weights stored once in a panel layo
 the calling thread, and a state's result independent of the batch it is in. "blas": batches of 8+
 states through the process's BLAS GEMM with its threads. "eigen": Eigen on the calling thread.
 
+threads / split: with threads = n > 1 a call runs on n threads, by blocks of 8+ states ("rows")
+or, for batches of under 8 states per thread ("auto"), with every thread on all states and its
+share of each layer's outputs ("columns"; packed only). With "packed" the results equal one
+thread's either way.
+
 InferencePolicy(policy, net="actor"): net "actor" (the trained actor) or "ema" (its EMA copy).
 It works in the policy's own units, like FlowPolicy.act: apply policy.normalize_obs before and
 policy.action_to_env after when the policy has a normaliser. One object must not be used from
