@@ -78,7 +78,7 @@ void gemm512_bench(benchmark::State& state, bool packed) {
 }
 void BM_Gemm512Packed(benchmark::State& state) { gemm512_bench(state, true); }
 void BM_Gemm512Blas1(benchmark::State& state) { gemm512_bench(state, false); }
-BENCHMARK(BM_Gemm512Packed)->Arg(8)->Arg(32)->Arg(64)->Arg(128)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_Gemm512Packed)->ArgsProduct({{1, 2, 3, 8, 32, 64, 128}})->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_Gemm512Blas1)->Arg(8)->Arg(32)->Arg(64)->Arg(128)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 // Actor inference: K Euler steps of the velocity net for B states (no autograd).

@@ -1,6 +1,7 @@
 // PackedWeights (util/packed_gemm.hpp): the product against a double-precision reference for
-// shapes around the kernel's 6-row and 16-column blocks, bias and accumulation, row independence
-// (a row's bits do not depend on the batch it is in), both kernels, and the argument checks.
+// shapes around the kernels' blocks (6 rows × 16 columns; a last block of 1-3 rows × 32
+// columns), bias and accumulation, row independence (a row's bits do not depend on the batch it
+// is in), both kernel sets, and the argument checks.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -46,7 +47,7 @@ TEST(PackedWeights, MultipliesLikeTheReferenceForEveryBlockShape) {
         const PackedWeights p(w.data(), n, k);
         EXPECT_EQ(p.out(), n);
         EXPECT_EQ(p.in(), k);
-        for (int64_t m : {0, 1, 5, 6, 7, 13, 32}) {
+        for (int64_t m : {0, 1, 2, 3, 5, 6, 7, 9, 13, 32}) {
           SCOPED_TRACE(::testing::Message()
                        << (portable ? "portable" : "best") << " m=" << m << " n=" << n << " k=" << k);
           const int64_t ldx = k + 3, ldy = n + 2;  // strided rows on both sides

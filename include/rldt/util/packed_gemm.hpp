@@ -5,8 +5,10 @@
 // half the kernel's own time at 32 rows (perf, twelfth and fourteenth sessions). PackedWeights
 // does that copy once, when the weights are loaded, and its product reads the panels directly.
 //
-// The product runs on the calling thread only (callers split rows over their own threads), with an
-// AVX2/FMA kernel when the CPU has it (checked at run time) and plain C++ otherwise. Each output
+// The product runs on the calling thread only (callers split rows over their own threads), with
+// AVX2/FMA kernels when the CPU has them (checked at run time) and plain C++ otherwise: blocks of 6
+// rows × one 16-column panel, and the last m mod 6 rows as one block, which for 1 to 3 rows takes
+// two panels per call (as many independent sums as 2-6 rows of one). Each output
 // row is accumulated in the same order whatever M is and whichever rows come with it, so a row's
 // result does not depend on how a batch is split: a grouped rollout computes what an ungrouped one
 // does, bit for bit (unlike the BLAS, whose rounding depends on the block sizes of the call).
