@@ -4,9 +4,11 @@
 //  - 6 × 16 (PackedWeights' kernel) in two blocks of 4 rows: 8 accumulators, 16-column panels;
 //  - 8 × 8 in one block of 8 rows: 8 accumulators, 8-column panels (each panel read once);
 //  - 4 × 24 in two blocks of 4 rows: 12 accumulators, 24-column panels.
-// Rounds alternate the three; it prints each one's median GFLOP/s and the 3rd lowest and highest
-// of the 15 rounds. Standalone (no rldt): build/rldt_bench_kernels. Needs a CPU with AVX2 and FMA.
-// The accumulators are stored one by one at the end: a loop over an initializer list of them makes
+// Then the 6 × 16 kernel alone on one thread and on both threads at once (each its own rows, the
+// same weights), with the weights in L3 and in each core's L2: how much one thread slows the other.
+// Rounds alternate all of these; it prints each one's median GFLOP/s and the 3rd lowest and
+// highest of the 15 rounds. Standalone (no rldt): build/rldt_bench_kernels. Needs a CPU with AVX2
+// and FMA. The accumulators are stored one by one at the end: a loop over an initializer list of them makes
 // GCC 12 keep them in memory through the whole kernel (a third of the speed).
 #include <cstdio>
 
@@ -24,6 +26,7 @@ int main() {
 #include <cstdlib>
 #include <cstring>
 #include <random>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -120,6 +123,36 @@ float* pack(const std::vector<float>& w, long n, long k, long P) {
   return d;
 }
 
+// y (m × n) = x (m × k) · Wᵀ for one layer, with one kernel shape: rows in blocks of R, columns
+// in panels of P (w packed for P).
+void layer(int shape, const float* w, long n, const float* x, float* y) {
+  const long P = shape == 0 ? 16 : shape == 1 ? 8 : 24, R = shape == 1 ? 8 : 4;
+  alignas(32) float acc[12 * 8];
+  for (long p = 0; p * P < n; ++p)
+    for (long r0 = 0; r0 < kM; r0 += R) {
+      const float* xr = x + r0 * kK;
+      if (shape == 0) kernel_4x16(xr, kK, w + p * kK * P, kK, acc);
+      if (shape == 1) kernel_8x8(xr, kK, w + p * kK * P, kK, acc);
+      if (shape == 2) kernel_4x24(xr, kK, w + p * kK * P, kK, acc);
+      const long cols = std::min(P, n - p * P);
+      for (long r = 0; r < R; ++r) std::memcpy(y + (r0 + r) * n + p * P, acc + r * P, sizeof(float) * cols);
+    }
+}
+
+// GFLOP/s of `calls` products through the layers in turn.
+double rate(int shape, float* const* w, long n, const float* x, float* y, int calls) {
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < calls; ++i) layer(shape, w[i % kLayers], n, x, y);
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / calls;
+  return 2.0 * kM * n * kK / s / 1e9;
+}
+
+void print(const char* name, std::vector<double> r) {
+  std::sort(r.begin(), r.end());
+  const size_t n = r.size();
+  std::printf("%-44s median %5.1f GFLOP/s  [%.1f, %.1f]\n", name, r[n / 2], r[2], r[n - 3]);
+}
+
 }  // namespace
 
 int main() {
@@ -129,46 +162,49 @@ int main() {
   }
   std::mt19937 g(1);
   std::normal_distribution<float> nd(0.f, 0.05f);
-  std::vector<float> x(kM * kK), y(kM * kN);
-  for (auto& v : x) v = nd(g);
-  float *p16[kLayers], *p8[kLayers], *p24[kLayers];
+  auto random = [&](size_t n) {
+    std::vector<float> v(n);
+    for (auto& e : v) e = nd(g);
+    return v;
+  };
+  const auto x = random(kM * kK), x2 = random(kM * kK);
+  std::vector<float> y(kM * kN), y2(kM * kN);
+  // Weights for each kernel shape (512 outputs: 3 MB, in L3), and 64-output layers for the 6 × 16
+  // kernel (3 × 128 KB: in each core's L2).
+  float *p16[kLayers], *p8[kLayers], *p24[kLayers], *small[kLayers];
   for (long l = 0; l < kLayers; ++l) {
-    std::vector<float> w(kN * kK);
-    for (auto& v : w) v = nd(g);
+    const auto w = random(kN * kK);
     p16[l] = pack(w, kN, kK, 16);
     p8[l] = pack(w, kN, kK, 8);
     p24[l] = pack(w, kN, kK, 24);
+    small[l] = pack(random(64 * kK), 64, kK, 16);
   }
-  alignas(32) float acc[12 * 8];
-  // y = x · Wᵀ for layer l with one kernel shape: rows in blocks of R, columns in panels of P.
-  auto layer = [&](int shape, long l) {
-    const long P = shape == 0 ? 16 : shape == 1 ? 8 : 24, R = shape == 1 ? 8 : 4;
-    const float* w = shape == 0 ? p16[l] : shape == 1 ? p8[l] : p24[l];
-    for (long p = 0; p * P < kN; ++p)
-      for (long r0 = 0; r0 < kM; r0 += R) {
-        const float* xr = x.data() + r0 * kK;
-        if (shape == 0) kernel_4x16(xr, kK, w + p * kK * P, kK, acc);
-        if (shape == 1) kernel_8x8(xr, kK, w + p * kK * P, kK, acc);
-        if (shape == 2) kernel_4x24(xr, kK, w + p * kK * P, kK, acc);
-        const long cols = std::min(P, kN - p * P);
-        for (long r = 0; r < R; ++r) std::memcpy(&y[(r0 + r) * kN + p * P], acc + r * P, sizeof(float) * cols);
-      }
-  };
   constexpr int kRounds = 15, kCalls = 600;
-  std::vector<double> gflops[3];
-  for (int round = 0; round < kRounds; ++round)
-    for (int shape = 0; shape < 3; ++shape) {
-      const auto t0 = std::chrono::steady_clock::now();
-      for (int i = 0; i < kCalls; ++i) layer(shape, i % kLayers);
-      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / kCalls;
-      gflops[shape].push_back(2.0 * kM * kN * kK / s / 1e9);
+  std::vector<double> shapes[3], alone[2], pair[2];
+  for (int round = 0; round < kRounds; ++round) {
+    for (int shape = 0; shape < 3; ++shape)
+      shapes[shape].push_back(rate(shape, shape == 0 ? p16 : shape == 1 ? p8 : p24, kN, x.data(), y.data(), kCalls));
+    // The 6 × 16 kernel on one thread, then on two threads at once (each its own rows, the same
+    // weights; the mean of the two threads' rates), with the weights in L3 and in L2.
+    for (int where = 0; where < 2; ++where) {
+      float* const* w = where == 0 ? p16 : small;
+      const long n = where == 0 ? kN : 64;
+      const int calls = where == 0 ? kCalls : kCalls * 8;
+      alone[where].push_back(rate(0, w, n, x.data(), y.data(), calls));
+      double other = 0;
+      std::thread t([&] { other = rate(0, w, n, x2.data(), y2.data(), calls); });
+      const double mine = rate(0, w, n, x.data(), y.data(), calls);
+      t.join();
+      pair[where].push_back(0.5 * (mine + other));
     }
-  const char* names[] = {"6x16 kernel, 4 + 4 rows", "8x8 kernel, 8 rows", "4x24 kernel, 4 + 4 rows"};
-  for (int shape = 0; shape < 3; ++shape) {
-    auto r = gflops[shape];
-    std::sort(r.begin(), r.end());
-    std::printf("%-24s median %5.1f GFLOP/s  [%.1f, %.1f]\n", names[shape], r[kRounds / 2], r[2], r[kRounds - 3]);
   }
+  print("6x16 kernel, 4 + 4 rows", shapes[0]);
+  print("8x8 kernel, 8 rows", shapes[1]);
+  print("4x24 kernel, 4 + 4 rows", shapes[2]);
+  print("6x16, weights in L3, one thread", alone[0]);
+  print("6x16, weights in L3, two threads (each)", pair[0]);
+  print("6x16, weights in L2, one thread", alone[1]);
+  print("6x16, weights in L2, two threads (each)", pair[1]);
   return 0;
 }
 #endif
