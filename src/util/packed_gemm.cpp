@@ -216,9 +216,9 @@ void PackedWeights::run(const detail::PackedKernels& ks, const float* x, int64_t
             " (need m >= 0, ldx >= ", k_, ", ldy >= ", n_, ")");
   // Rows go in blocks of kRows, and the rest (m mod 6) in one last block. A block of up to
   // kPairRows rows takes two panels per kernel call (4R independent sums instead of 2R). Against
-  // equal blocks of at most 6 rows with one panel per call: 1-3 rows 1.25-1.4x faster, 8 rows
-  // (6 + 2 against 4 + 4) level or 1.3x faster depending on the host's state, larger batches
-  // level or faster (docs/benchmarks.md, fifteenth session).
+  // equal blocks of at most 6 rows with one panel per call: 1-3 rows ~1.3x faster, 8 rows
+  // (6 + 2 against 4 + 4) level, 32-128 rows level or faster (docs/benchmarks.md, fifteenth
+  // session; on this host a loop iteration at times costs the same with 8 or 12 sums).
   alignas(32) float acc[kRows * kPanel];
   const float* d = data_.get();
   const int64_t pstride = k_ * kPanel;  // floats from one panel to the next
