@@ -300,10 +300,13 @@ torch::Tensor checked_input(const torch::Tensor& x, std::vector<int64_t> shape, 
 }
 }  // namespace
 
-std::unique_ptr<InferencePolicy> RldtTrainer::make_fast_policy() {
-  auto fast = std::make_unique<InferencePolicy>(*policy_);
+void RldtTrainer::snapshot_actor(std::unique_ptr<InferencePolicy>& fast) {
+  if (fast) {
+    fast->refresh(*policy_);  // into its storage
+    return;
+  }
+  fast = std::make_unique<InferencePolicy>(*policy_);
   fast->set_gemm("packed");
-  return fast;
 }
 
 FlowSample RldtTrainer::fast_sample(InferencePolicy& fast, const torch::Tensor& obs, const torch::Tensor& x0) {
@@ -329,12 +332,8 @@ void RldtTrainer::begin_rollout() {
   ret_sum_ = len_sum_ = reward_sum_ = 0;
   episodes_ = steps_sum_ = 0;
   if (cfg_.rollout_inference == "packed") {  // the actor as it is now, once per group
-    if (static_cast<int64_t>(fast_.size()) != cfg_.rollout_groups) {
-      fast_.clear();
-      for (int64_t g = 0; g < cfg_.rollout_groups; ++g) fast_.push_back(make_fast_policy());
-    } else {
-      for (auto& f : fast_) f->refresh(*policy_);  // into their storage
-    }
+    fast_.resize(static_cast<size_t>(cfg_.rollout_groups));
+    for (auto& f : fast_) snapshot_actor(f);
     // Ungrouped, the one snapshot spreads each batch over the env threads themselves, between
     // their env steps (bit-identical to one thread); driven through act/observe, over env_threads
     // threads of its own. Grouped, each group's runs on its group's thread.
@@ -675,11 +674,7 @@ PolicyEvalResult RldtTrainer::evaluate(int64_t episodes) {
   torch::NoGradGuard ng;
   InferencePolicy* fast = nullptr;
   if (cfg_.rollout_inference == "packed") {  // the actor as it is now, in a snapshot kept for the next call
-    if (eval_fast_) {
-      eval_fast_->refresh(*policy_);
-    } else {
-      eval_fast_ = make_fast_policy();
-    }
+    snapshot_actor(eval_fast_);
     eval_fast_->set_thread_pool(&eval_env_->thread_pool());  // (a few episodes: a column split)
     fast = eval_fast_.get();
   }

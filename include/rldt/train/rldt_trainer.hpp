@@ -282,8 +282,9 @@ class RldtTrainer {
   // Sampling of rows obs (n, O) with `fast` from x0 (n, H, d), or deterministically when x0 is
   // undefined; the chain only when the exploration needs it.
   FlowSample fast_sample(InferencePolicy& fast, const torch::Tensor& obs, const torch::Tensor& x0);
-  // A snapshot of the current actor for rollout_inference "packed" (one thread until told otherwise).
-  std::unique_ptr<InferencePolicy> make_fast_policy();
+  // `fast` = a snapshot of the current actor for rollout_inference "packed": a new one (packed
+  // weights, one thread until told otherwise) if null, else the kept one refreshed in place.
+  void snapshot_actor(std::unique_ptr<InferencePolicy>& fast);
   // train_iteration's rollout with cfg_.rollout_groups >= 2 groups (see the config).
   void grouped_rollout();
   // Starts collecting an iteration's rollout (buffers, statistics, clock).
