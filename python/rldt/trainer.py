@@ -356,6 +356,13 @@ class Trainer:
     def buffer_size(self) -> int:
         return self._core.buffer_size
 
+    @property
+    def rollout_groups(self) -> int:
+        """The rollout layout in effect: config.rollout_groups, or what its 0 (automatic) chose (1 with
+        rollout_inference 'torch'; one group per env thread with 'packed'); 1 when the trainer does
+        not step the envs itself."""
+        return self._core.rollout_groups
+
     def last_rollout(self) -> Dict[str, np.ndarray]:
         """The last iteration's trajectories: obs (N, T, O), chunks (N, T, E, d), rewards,
         terminated, truncated (N, T), next_obs (N, T, O)."""

@@ -275,7 +275,9 @@ void bind_configs(py::module_& m) {
         .field("env_threads", &C::env_threads, "threads stepping them (0 = all cores)")
         .field("rollout_groups", &C::rollout_groups,
                "1: one batched policy forward over all envs per chunk step; G >= 2: G env groups that each "
-               "sample and step on their own thread (faster rollouts; the trajectory then depends on G)")
+               "sample and step on their own thread (faster rollouts; with rollout_inference 'torch' the "
+               "trajectory then depends on G, with 'packed' it does not); 0 (default): automatic, 1 with 'torch' "
+               "and one group per env thread with 'packed' (Trainer.rollout_groups tells the choice)")
         .field("rollout_inference", &C::rollout_inference,
                "'torch' (default): rollouts and evaluate() sample through FlowPolicy's LibTorch ops; 'packed': "
                "through InferencePolicy's packed weights (faster; runs differ in the last bits, and rollout_groups "

@@ -156,6 +156,7 @@ iteration % val_freq == 0 are evaluations (deterministic actions, no updates). N
       .def_property_readonly("eval_iteration", [](TrainerHandle& h) { return h.trainer->eval_iteration(); })
       .def_property_readonly("external_env", [](TrainerHandle& h) { return h.trainer->external_env(); })
       .def_property_readonly("n_envs", [](TrainerHandle& h) { return h.trainer->n_envs(); })
+      .def_property_readonly("rollout_groups", [](TrainerHandle& h) { return h.trainer->rollout_groups(); })
       .def_property_readonly("obs_dim", [](TrainerHandle& h) { return h.trainer->obs_dim(); })
       .def_property_readonly("action_dim", [](TrainerHandle& h) { return h.trainer->action_dim(); })
       .def(

@@ -48,11 +48,11 @@ void RldtTrainerConfig::validate() const {
   check_arg(!env.empty(), "env must name a task");
   check_arg(n_envs >= 1, "n_envs must be >= 1, got ", n_envs);
   check_arg(env_threads >= 0, "env_threads must be >= 0 (0 = all cores), got ", env_threads);
-  check_arg(rollout_groups >= 1 && rollout_groups <= n_envs, "rollout_groups must be in [1, n_envs = ", n_envs,
-            "], got ", rollout_groups);
-  check_arg(rollout_groups == 1 || exploration.sample_mode != "qsample",
+  check_arg(rollout_groups >= 0 && rollout_groups <= n_envs, "rollout_groups must be in [0, n_envs = ", n_envs,
+            "] (0: automatic), got ", rollout_groups);
+  check_arg(rollout_groups <= 1 || exploration.sample_mode != "qsample",
             "rollout_groups > 1 does not support exploration.sample_mode 'qsample' (its Langevin steps query the "
-            "critic); use rollout_groups: 1");
+            "critic); use rollout_groups: 1 or 0");
   check_choice(rollout_inference, "rollout_inference", {"torch", "packed"});
   check_arg(act_steps >= 1, "act_steps must be >= 1, got ", act_steps);
   check_arg(act_steps <= policy.horizon_steps, "act_steps (", act_steps, ") must be <= policy.horizon_steps (",
@@ -122,6 +122,11 @@ RldtTrainer::RldtTrainer(RldtTrainerConfig cfg, std::shared_ptr<FlowPolicy> poli
     act_scale_.push_back(0.5 * (spec.high[j] - spec.low[j]));
   }
   init(std::move(policy), env_->obs_dim(), env_->act_dim());
+  rollout_groups_ = cfg_.rollout_groups;
+  if (rollout_groups_ == 0) {  // automatic (see the config)
+    const bool grouped = cfg_.rollout_inference == "packed" && cfg_.exploration.sample_mode != "qsample";
+    rollout_groups_ = grouped ? std::min<int64_t>(cfg_.n_envs, env_->thread_pool().num_threads()) : 1;
+  }
   const int64_t N = cfg_.n_envs, O = obs_dim_;
   env_actions_.assign(static_cast<size_t>(N * cfg_.policy.horizon_steps * action_dim()), 0.0);
   const auto& first = env_->reset(cfg_.seed);
@@ -332,12 +337,12 @@ void RldtTrainer::begin_rollout() {
   ret_sum_ = len_sum_ = reward_sum_ = 0;
   episodes_ = steps_sum_ = 0;
   if (cfg_.rollout_inference == "packed") {  // the actor as it is now, once per group
-    fast_.resize(static_cast<size_t>(cfg_.rollout_groups));
+    fast_.resize(static_cast<size_t>(rollout_groups_));
     for (auto& f : fast_) snapshot_actor(f);
     // Ungrouped, the one snapshot spreads each batch over the env threads themselves, between
     // their env steps (bit-identical to one thread); driven through act/observe, over env_threads
     // threads of its own. Grouped, each group's runs on its group's thread.
-    if (cfg_.rollout_groups == 1) {
+    if (rollout_groups_ == 1) {
       if (env_) {
         fast_[0]->set_thread_pool(&env_->thread_pool());
       } else {
@@ -528,7 +533,7 @@ IterationMetrics RldtTrainer::train_iteration() {
   auto rewards = torch::empty({N}, torch::kDouble), term = torch::empty({N}, torch::kFloat),
        trunc = torch::empty({N}, torch::kFloat), next = torch::empty({N, O}, torch::kDouble),
        steps = torch::empty({N}, torch::kLong);
-  for (int64_t t = 0; cfg_.rollout_groups == 1 && t < cfg_.n_steps; ++t) {
+  for (int64_t t = 0; rollout_groups_ == 1 && t < cfg_.n_steps; ++t) {
     auto chunk = act_policy_space(obs_);
     to_env_actions(chunk, env_actions_.data());
     const VecStep& out = env_->step_chunk(env_actions_, static_cast<int>(H), static_cast<int>(E));
@@ -553,7 +558,7 @@ IterationMetrics RldtTrainer::train_iteration() {
     }
     observe(rewards, term, trunc, next, steps);
   }
-  if (cfg_.rollout_groups > 1) grouped_rollout();
+  if (rollout_groups_ > 1) grouped_rollout();
   auto m = update();
   if (m.eval && cfg_.eval_episodes > 0) {
     const auto te = std::chrono::steady_clock::now();
@@ -570,7 +575,7 @@ IterationMetrics RldtTrainer::train_iteration() {
 
 void RldtTrainer::grouped_rollout() {
   const int64_t N = cfg_.n_envs, T = cfg_.n_steps, O = obs_dim_, H = cfg_.policy.horizon_steps, d = action_dim(),
-                E = cfg_.act_steps, G = cfg_.rollout_groups;
+                E = cfg_.act_steps, G = rollout_groups_;
   begin_rollout();
   const bool det = eval_iteration();
   // Every draw of the rollout up front, chunk step by chunk step in act()'s order, so the groups

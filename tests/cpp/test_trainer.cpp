@@ -345,28 +345,69 @@ TEST(Trainer, PackedRolloutInferenceDrawsWhatTheTorchPathDraws) {
 
 // With "packed" a state's action does not depend on its batch, so rollout_groups leaves the whole
 // run unchanged: rollouts, losses and weights bit for bit. Ungrouped, the snapshot spreads each
-// batch over the 2 env threads: 17 envs split by rows, 6 by columns. Grouped (3 groups), each
-// group's snapshot runs on its group's thread.
+// batch over the 2 env threads: 17 envs split by rows, 6 by columns. Grouped (3 groups, and the
+// automatic choice: 2, one per env thread), each group's snapshot runs on its group's thread.
 TEST(Trainer, PackedRolloutIsTheSameForAnyGroupCount) {
   for (int64_t envs : {17, 6}) {
     auto c = tiny_hopper();
     c.n_envs = envs;
     c.rollout_inference = "packed";
+    c.rollout_groups = 1;
     RldtTrainer one(c);
     c.rollout_groups = 3;
     RldtTrainer three(c);
+    c.rollout_groups = 0;
+    RldtTrainer automatic(c);
+    EXPECT_EQ(one.rollout_groups(), 1);
+    EXPECT_EQ(three.rollout_groups(), 3);
+    EXPECT_EQ(automatic.rollout_groups(), 2);
     for (int i = 0; i < 4; ++i) {  // evaluation, two exploring iterations with updates, evaluation
-      auto m1 = one.train_iteration(), m2 = three.train_iteration();
-      const auto &a = one.last_rollout(), &b = three.last_rollout();
-      ASSERT_TRUE(torch::equal(a.chunks, b.chunks)) << envs << " envs, iteration " << i;
-      ASSERT_TRUE(torch::equal(a.next_obs, b.next_obs)) << envs << " envs, iteration " << i;
-      ASSERT_TRUE(torch::equal(a.rewards, b.rewards)) << envs << " envs, iteration " << i;
-      EXPECT_EQ(m1.episodes, m2.episodes);
-      EXPECT_TRUE(m1.critic_loss == m2.critic_loss || (std::isnan(m1.critic_loss) && std::isnan(m2.critic_loss)))
-          << m1.critic_loss << " vs " << m2.critic_loss;
+      auto m1 = one.train_iteration(), m2 = three.train_iteration(), m0 = automatic.train_iteration();
+      for (const RldtTrainer* other : {&three, &automatic}) {
+        const auto &a = one.last_rollout(), &b = other->last_rollout();
+        const std::string what = std::to_string(envs) + " envs, " + std::to_string(other->rollout_groups()) +
+                                 " groups, iteration " + std::to_string(i);
+        ASSERT_TRUE(torch::equal(a.chunks, b.chunks)) << what;
+        ASSERT_TRUE(torch::equal(a.next_obs, b.next_obs)) << what;
+        ASSERT_TRUE(torch::equal(a.rewards, b.rewards)) << what;
+      }
+      for (const auto& m : {m2, m0}) {
+        EXPECT_EQ(m1.episodes, m.episodes);
+        EXPECT_TRUE(m1.critic_loss == m.critic_loss || (std::isnan(m1.critic_loss) && std::isnan(m.critic_loss)))
+            << m1.critic_loss << " vs " << m.critic_loss;
+      }
     }
     EXPECT_TRUE(all_equal(params_of(*one.policy().actor()), params_of(*three.policy().actor()))) << envs << " envs";
+    EXPECT_TRUE(all_equal(params_of(*one.policy().actor()), params_of(*automatic.policy().actor()))) << envs << " envs";
   }
+}
+
+// rollout_groups 0 chooses the layout: 1 with "torch" (whose trajectory depends on it), one group
+// per env thread with "packed" (at most n_envs; 1 for qsample, which the groups do not support).
+TEST(Trainer, AutomaticRolloutGroupsFollowTheInference) {
+  auto c = tiny_hopper();
+  ASSERT_EQ(c.rollout_groups, 0);  // the default
+  EXPECT_EQ(RldtTrainer(c).rollout_groups(), 1);
+  c.rollout_inference = "packed";
+  EXPECT_EQ(RldtTrainer(c).rollout_groups(), 2);
+  c.env_threads = 1;
+  EXPECT_EQ(RldtTrainer(c).rollout_groups(), 1);
+  c.env_threads = 3;
+  c.n_envs = 2;
+  EXPECT_EQ(RldtTrainer(c).rollout_groups(), 2);  // (not more groups than envs)
+  c.env_threads = 2;
+  c.n_envs = 4;
+  c.exploration.sample_mode = "qsample";
+  EXPECT_EQ(RldtTrainer(c).rollout_groups(), 1);
+  // Driven through act/observe, the caller steps the envs: one group.
+  c.exploration.sample_mode = "full";
+  ExternalEnvSpec spec;
+  spec.name = "pendulum-like";
+  spec.obs_dim = 3;
+  spec.action_low = {-1.0};
+  spec.action_high = {1.0};
+  c.policy.horizon_steps = 3;
+  EXPECT_EQ(RldtTrainer(c, spec).rollout_groups(), 1);
 }
 
 TEST(Trainer, ConfigErrorsNameTheField) {
@@ -382,7 +423,7 @@ TEST(Trainer, ConfigErrorsNameTheField) {
   c.act_steps = 4;  // > horizon_steps 3
   expect_msg(c, "act_steps");
   c = tiny_hopper();
-  c.rollout_groups = 0;
+  c.rollout_groups = -1;
   expect_msg(c, "rollout_groups");
   c.rollout_groups = 5;  // > n_envs 4
   expect_msg(c, "rollout_groups");

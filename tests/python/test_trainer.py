@@ -63,16 +63,20 @@ def test_grouped_rollout_is_the_same_on_one_or_two_threads():
 def test_packed_rollout_inference_is_the_same_for_any_group_count():
     # rollout_inference "packed": rollouts sample through InferencePolicy's packed weights, where a
     # state's action does not depend on its batch, so grouping changes nothing; close to "torch".
+    # rollout_groups 0 (the default) then chooses one group per env thread.
     runs = []
-    for groups in (1, 2):
-        tr = rldt.Trainer(tiny_config(n_envs=5, rollout_groups=groups, rollout_inference="packed"))
+    for groups in (1, 2, 0):
+        tr = rldt.Trainer(tiny_config(n_envs=5, rollout_groups=groups, rollout_inference="packed", env_threads=2))
         assert tr.config.rollout_inference == "packed"
+        assert tr.rollout_groups == (groups or 2)
         metrics = [tr.train_iteration() for _ in range(3)]
         runs.append((tr.last_rollout(), metrics))
-    (r1, m1), (r2, m2) = runs
-    for key in ("obs", "chunks", "rewards", "next_obs"):
-        np.testing.assert_array_equal(r1[key], r2[key], err_msg=key)
-    assert m1[-1]["critic_loss"] == m2[-1]["critic_loss"]
+    (r1, m1) = runs[0]
+    for r2, m2 in runs[1:]:
+        for key in ("obs", "chunks", "rewards", "next_obs"):
+            np.testing.assert_array_equal(r1[key], r2[key], err_msg=key)
+        assert m1[-1]["critic_loss"] == m2[-1]["critic_loss"]
+    assert rldt.Trainer(tiny_config(n_envs=5)).rollout_groups == 1  # automatic with "torch": ungrouped
     torch_run = rldt.Trainer(tiny_config(n_envs=5))
     torch_run.train_iteration()  # evaluation iteration: x_0 = 0, the first chunk step from the same states
     packed = rldt.Trainer(tiny_config(n_envs=5, rollout_inference="packed"))

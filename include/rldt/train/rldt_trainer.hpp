@@ -66,10 +66,14 @@ struct RldtTrainerConfig {
   // that each sample the policy (one BLAS thread each) and step their own envs, groups running
   // in parallel on the env threads without waiting for each other between chunk steps (faster
   // where physics and small matmuls do not fill the cores; docs/benchmarks.md, issue 6).
-  // The random draws are the same as with 1, but the matmuls of a smaller batch round
-  // differently in the last bits, so a run's trajectory depends on G (never on env_threads).
-  // Not with exploration.sample_mode "qsample".
-  int64_t rollout_groups = 1;
+  // With rollout_inference "torch" the random draws are the same as with 1, but the matmuls of a
+  // smaller batch round differently in the last bits, so a run's trajectory depends on G (never
+  // on env_threads); with "packed" it does not depend on G at all. Not with
+  // exploration.sample_mode "qsample".
+  // 0 (the default) chooses: 1 with "torch" (the layout of every documented run), and with
+  // "packed" one group per env thread (at most n_envs; 1 for "qsample"), the faster layout, which
+  // there gives the same run. RldtTrainer::rollout_groups() reports the choice.
+  int64_t rollout_groups = 0;
   // How rollouts (train_iteration's and the ask/tell act()) and evaluate() sample the policy:
   // "torch": FlowPolicy's LibTorch ops (the default; every documented run used it). "packed":
   // InferencePolicy with its weights packed once per rollout (no LibTorch dispatch per op, no
@@ -229,6 +233,9 @@ class RldtTrainer {
 
   const RldtTrainerConfig& config() const { return cfg_; }
   int64_t n_envs() const { return cfg_.n_envs; }
+  // The rollout layout in effect: config().rollout_groups, or what its 0 (automatic) chose. 1 for
+  // a trainer driven through act/observe (its caller steps the envs).
+  int64_t rollout_groups() const { return rollout_groups_; }
   int64_t obs_dim() const { return obs_dim_; }
   int64_t action_dim() const { return cfg_.policy.action_dim; }
   bool external_env() const { return !env_; }
@@ -302,6 +309,7 @@ class RldtTrainer {
   std::unique_ptr<VecEnv> eval_env_;  // evaluate(): created on first use, rebuilt when the size changes
   std::string env_name_;
   int64_t obs_dim_ = 0;
+  int64_t rollout_groups_ = 1;  // rollout_groups()
   std::shared_ptr<FlowPolicy> policy_;
   std::unique_ptr<CriticEnsemble> critic_;
   std::unique_ptr<ActorUpdater> updater_;
