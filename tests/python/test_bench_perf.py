@@ -241,3 +241,27 @@ def test_env_pool_scaling_driver_prints_both_ways_of_stepping():
     bad = subprocess.run([sys.executable, script, "--rounds", "0"], capture_output=True, text=True, env=env,
                          cwd=REPO, timeout=60)
     assert bad.returncode != 0 and "--rounds" in bad.stderr
+
+
+def test_gemm_floor_counts_the_update_model_and_runs():
+    """bench/gemm_floor.py: its products are the eager update's (their FLOPs are bench/perf.py's
+    model of the update, to 0.1%), each call computes its product, and a short run prints the
+    ratios (no timings checked)."""
+    import gemm_floor
+    from perf import op_flops
+
+    for states in (2, 16):
+        calls, flops = gemm_floor.update_gemms(states * pt.P)
+        assert flops == pytest.approx(op_flops(f"ActorUpdate/{states}"), rel=1e-3)
+        # K chain forwards and 3 more of 6 layers, M critic members' 4 forwards and 4 dX, 2 x (6 dW + 5 dX)
+        assert len(calls) == (pt.K + 3) * 6 + pt.M * 8 + 2 * 11
+    out = calls[0]()
+    assert out.shape[0] == 16 * pt.P and torch.isfinite(out).all()
+    env = dict(os.environ, PYTHONPATH=str(REPO / "python"))
+    run = subprocess.run([sys.executable, str(REPO / "bench" / "gemm_floor.py"), "--states", "2", "--rounds", "1",
+                          "--min-time", "0.05"], capture_output=True, text=True, env=env, cwd=REPO, timeout=600)
+    assert run.returncode == 0, run.stderr
+    assert re.search(r"gemms / eager per round [0-9.]+; median [0-9.]+", run.stdout), run.stdout
+    bad = subprocess.run([sys.executable, str(REPO / "bench" / "gemm_floor.py"), "--states", "0"],
+                         capture_output=True, text=True, env=env, cwd=REPO, timeout=60)
+    assert bad.returncode != 0 and "--states" in bad.stderr
