@@ -19,7 +19,10 @@ Each product is called with the operand layout autograd uses (addmm with W^T for
 G @ W for dX, G^T @ X for dW), into preallocated outputs. The Python loop adds ~2 us per call
 (~100 calls). The ratio gemms / eager is the floor of C++ / eager for an implementation that
 keeps these products on OpenBLAS's two threads. The C++ columns are build/rldt_bench_perf's
-BM_ActorUpdate and BM_ActorUpdateGrouped (update_groups 2) at the same size, when built.
+BM_ActorUpdate and BM_ActorUpdateGrouped (update_groups 2) at the same size, when built, and the
+same products from C++: BM_ActorUpdateProducts (LibTorch's matmuls, no Python between them) and
+BM_ActorUpdateProductsPacked (on weights packed once, PackedWeights, the rows in two groups on two
+threads: what a hand-written grouped update would multiply with).
 """
 
 from __future__ import annotations
@@ -97,7 +100,7 @@ def update_gemms(n: int) -> Tuple[List[Call], float]:
 
 
 def cpp_update_ms(binary: Path, states: int, min_time: float) -> dict:
-    out = subprocess.run([str(binary), f"--benchmark_filter=^BM_ActorUpdate(Grouped)?/{states}/",
+    out = subprocess.run([str(binary), f"--benchmark_filter=^BM_ActorUpdate(Grouped|Products|ProductsPacked)?/{states}/",
                           "--benchmark_format=json", f"--benchmark_min_time={min_time}"],
                          capture_output=True, text=True, check=True).stdout
     to_ms = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}
@@ -127,7 +130,8 @@ def main(argv=None) -> int:
             c()
 
     print(f"{len(calls)} products, {flops / 1e9:.2f} GFLOP per update of {a.states} x {pt.P}", flush=True)
-    rows = {"gemms": [], "eager": [], "ActorUpdate": [], "ActorUpdateGrouped": []}
+    rows = {"gemms": [], "eager": [], "ActorUpdate": [], "ActorUpdateGrouped": [], "ActorUpdateProducts": [],
+            "ActorUpdateProductsPacked": []}
     for r in range(a.rounds):
         rows["eager"].append(pt.timeit(pt.actor_update_step(a.states), min_time=a.min_time)["median_s"] * 1e3)
         rows["gemms"].append(pt.timeit(gemms, min_time=a.min_time)["median_s"] * 1e3)

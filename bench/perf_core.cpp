@@ -11,8 +11,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
+#include <functional>
+#include <map>
 #include <memory>
+#include <stdexcept>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "bare_physics.hpp"
 #include "hopper_sizes.hpp"
@@ -157,6 +163,199 @@ void BM_ActorUpdate(benchmark::State& state) { actor_update_bench(state, 1); }
 void BM_ActorUpdateGrouped(benchmark::State& state) { actor_update_bench(state, 2); }
 BENCHMARK(BM_ActorUpdate)->Arg(256)->Arg(16)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_ActorUpdateGrouped)->Arg(256)->Arg(16)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// The actor update's matrix products alone (the list of bench/gemm_floor.py: the K chain forwards
+// of the velocity net, the critic members' forwards and input backwards, the three forwards with
+// the L_ref points, and two backwards with dW for every layer and dX for all but the time MLP's
+// first), for the 16 x 8 goal (docs/benchmarks.md). Kind 0: y = x·Wᵀ + b, 1: dX = G·W,
+// 2: dW = Gᵀ·X; rows n each; `layer` names the weights (the actor's layers, then each critic
+// member's), which the products of the same layer share.
+struct Product {
+  int kind;
+  int64_t in, out;
+  int layer;
+};
+std::vector<Product> update_products() {
+  const auto ac = actor_config();
+  const auto cc = critic_config();
+  const int64_t A = ac.action_size(), T = ac.time_dim, h = ac.mlp_dims[0];
+  std::vector<std::pair<int64_t, int64_t>> actor = {{T, 2 * T}, {2 * T, T}, {A + T + kObs, h}};
+  for (size_t i = 1; i < ac.mlp_dims.size(); ++i) actor.emplace_back(h, h);
+  actor.emplace_back(h, A);
+  std::vector<std::pair<int64_t, int64_t>> critic;
+  int64_t in = kObs + A;
+  for (int64_t w : cc.hidden) {
+    critic.emplace_back(in, w);
+    in = w;
+  }
+  critic.emplace_back(in, 1);
+  std::vector<Product> p;
+  auto forward = [&](const auto& layers, int first) {
+    for (size_t j = 0; j < layers.size(); ++j) p.push_back({0, layers[j].first, layers[j].second, first + int(j)});
+  };
+  auto backward = [&](const auto& layers, int first, bool weights, bool skip_first_dx) {
+    for (size_t j = layers.size(); j-- > 0;) {
+      const auto [i, o] = layers[j];
+      if (!(skip_first_dx && j == 0)) p.push_back({1, i, o, first + int(j)});
+      if (weights) p.push_back({2, i, o, first + int(j)});
+    }
+  };
+  const int A0 = 0, R0 = static_cast<int>(actor.size());  // the actor's layers, then the reference net's
+  for (int64_t k = 0; k < kK; ++k) forward(actor, A0);
+  for (int64_t m = 0; m < cc.ensemble_size; ++m) {
+    const int C0 = 2 * R0 + static_cast<int>(m * critic.size());
+    forward(critic, C0);
+    backward(critic, C0, false, false);
+  }
+  forward(actor, A0);  // at x_k, with gradient
+  forward(actor, R0);  // the reference net at the L_ref points
+  forward(actor, A0);  // the actor there, with gradient
+  for (int r = 0; r < 2; ++r) backward(actor, A0, true, true);
+  return p;
+}
+// update_products(), or only its products of one kind when RLDT_BENCH_PRODUCTS is "forward", "dx"
+// or "dw" (to see which kind is slow); anything else is an error.
+std::vector<Product> selected_products() {
+  auto p = update_products();
+  const char* only = std::getenv("RLDT_BENCH_PRODUCTS");
+  if (!only || !*only) return p;
+  const std::string s(only);
+  const int kind = s == "forward" ? 0 : s == "dx" ? 1 : s == "dw" ? 2 : -1;
+  if (kind < 0) throw std::invalid_argument("RLDT_BENCH_PRODUCTS must be forward, dx or dw; got '" + s + "'");
+  p.erase(std::remove_if(p.begin(), p.end(), [&](const Product& q) { return q.kind != kind; }), p.end());
+  return p;
+}
+double products_flops(const std::vector<Product>& p, int64_t n) {
+  double f = 0;
+  for (const auto& q : p) f += 2.0 * static_cast<double>(n * q.in * q.out);
+  return f;
+}
+
+// Through LibTorch's matmuls (OpenBLAS on its threads), one product after the other.
+void BM_ActorUpdateProducts(benchmark::State& state) {
+  const int64_t n = state.range(0) * 8;
+  std::vector<Product> products;
+  try {
+    products = selected_products();
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
+    return;
+  }
+  auto gen = make_generator(0);
+  std::vector<std::function<void()>> calls;
+  std::map<int, std::pair<torch::Tensor, torch::Tensor>> layer;  // weight, bias
+  for (const auto& q : products)
+    if (!layer.count(q.layer)) layer[q.layer] = {torch::randn({q.out, q.in}, gen), torch::randn({q.out}, gen)};
+  for (const auto& q : products) {
+    auto [w, b] = layer.at(q.layer);
+    auto x = torch::randn({n, q.in}, gen), g = torch::randn({n, q.out}, gen);
+    if (q.kind == 0) {
+      auto y = torch::empty({n, q.out});
+      calls.push_back([=]() mutable { torch::addmm_out(y, b, x, w.t()); });
+    } else if (q.kind == 1) {
+      auto dx = torch::empty({n, q.in});
+      calls.push_back([=]() mutable { torch::mm_out(dx, g, w); });
+    } else {
+      auto dw = torch::empty({q.out, q.in});
+      calls.push_back([=]() mutable { torch::mm_out(dw, g.t(), x); });
+    }
+  }
+  for (auto _ : state)
+    for (auto& c : calls) c();
+  state.counters["flops"] = products_flops(products, n);
+}
+BENCHMARK(BM_ActorUpdateProducts)->Arg(16)->Arg(256)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// The same products on weights packed once (PackedWeights), the rows in two groups on two threads
+// as a grouped update would run them: forwards on W's panels, dX on Wᵀ's, dW as Gᵀ·X with G and X
+// transposed and X packed per call, then each dW summed over the groups (half its rows per
+// thread). Biases are left out of dX and dW; nothing else of an update is timed.
+void BM_ActorUpdateProductsPacked(benchmark::State& state) {
+  const int64_t n = state.range(0) * 8, G = 2;
+  std::vector<Product> products;
+  try {
+    products = selected_products();
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
+    return;
+  }
+  auto gen = make_generator(0);
+  struct Group {
+    int64_t rows;
+    std::vector<std::vector<float>> x, g, y, xt, gt, dw;
+    std::vector<PackedWeights> xpack;
+  };
+  auto rnd = [&](int64_t count) {
+    auto t = torch::randn({count}, gen);
+    return std::vector<float>(t.data_ptr<float>(), t.data_ptr<float>() + count);
+  };
+  std::map<int, PackedWeights> w, wt;  // by layer: W and Wᵀ, packed once
+  std::map<int, std::vector<float>> bias;
+  for (const auto& q : products) {
+    if (w.count(q.layer)) continue;
+    auto wv = rnd(q.out * q.in);
+    std::vector<float> wtv(wv.size());
+    for (int64_t o = 0; o < q.out; ++o)
+      for (int64_t i = 0; i < q.in; ++i) wtv[i * q.out + o] = wv[o * q.in + i];
+    w.emplace(q.layer, PackedWeights(wv.data(), q.out, q.in));
+    wt.emplace(q.layer, PackedWeights(wtv.data(), q.in, q.out));
+    bias[q.layer] = rnd(q.out);
+  }
+  std::vector<Group> groups(G);
+  for (int64_t gi = 0; gi < G; ++gi) {
+    Group& gr = groups[gi];
+    gr.rows = (gi + 1) * n / G - gi * n / G;
+    const int64_t r = gr.rows;
+    for (const auto& q : products) {
+      gr.x.push_back(rnd(r * q.in));
+      gr.g.push_back(rnd(r * q.out));
+      gr.y.emplace_back(static_cast<size_t>(r * std::max(q.in, q.out)));
+      gr.xt.emplace_back(static_cast<size_t>(r * q.in));
+      gr.gt.emplace_back(static_cast<size_t>(r * q.out));
+      gr.dw.emplace_back(q.kind == 2 ? static_cast<size_t>(q.out * q.in) : 0);
+      gr.xpack.push_back(q.kind == 2 ? PackedWeights(gr.xt.back().data(), q.in, r) : PackedWeights());
+    }
+  }
+  ThreadPool pool(static_cast<int>(G));
+  for (auto _ : state) {
+    pool.parallel_for(static_cast<int>(G), [&](int gi) {
+      Group& gr = groups[gi];
+      const int64_t r = gr.rows;
+      for (size_t j = 0; j < products.size(); ++j) {
+        const auto& q = products[j];
+        if (q.kind == 0) {
+          w.at(q.layer).multiply(gr.x[j].data(), r, q.in, gr.y[j].data(), q.out, bias.at(q.layer).data());
+        } else if (q.kind == 1) {
+          wt.at(q.layer).multiply(gr.g[j].data(), r, q.out, gr.y[j].data(), q.in);
+        } else {
+          float *xt = gr.xt[j].data(), *gt = gr.gt[j].data();
+          const float *x = gr.x[j].data(), *g = gr.g[j].data();
+          for (int64_t a = 0; a < r; ++a)
+            for (int64_t i = 0; i < q.in; ++i) xt[i * r + a] = x[a * q.in + i];
+          for (int64_t a = 0; a < r; ++a)
+            for (int64_t o = 0; o < q.out; ++o) gt[o * r + a] = g[a * q.out + o];
+          gr.xpack[j].repack(xt);
+          gr.xpack[j].multiply(gt, q.out, r, gr.dw[j].data(), q.in);
+        }
+      }
+    });
+    pool.parallel_for(static_cast<int>(G), [&](int t) {  // dW summed over the groups, half the rows each
+      for (size_t j = 0; j < products.size(); ++j) {
+        const auto& q = products[j];
+        if (q.kind != 2) continue;
+        const int64_t lo = t * q.out / G * q.in, hi = (t + 1) * q.out / G * q.in;
+        float* sum = groups[0].dw[j].data();
+        for (int64_t gi = 1; gi < G; ++gi) {
+          const float* part = groups[gi].dw[j].data();
+          for (int64_t e = lo; e < hi; ++e) sum[e] += part[e];
+        }
+      }
+    });
+    benchmark::DoNotOptimize(groups[0].dw.back().data());
+  }
+  state.counters["flops"] = products_flops(products, n);
+}
+BENCHMARK(BM_ActorUpdateProductsPacked)->Arg(16)->Arg(256)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // One critic update on n (state, chunk) samples: both members forward + backward, AdamW, Polyak.
 // `groups`: CriticConfig::update_groups (the members on their own threads, one BLAS thread each).
