@@ -16,13 +16,13 @@ The GEMMs, from the networks' layers (N = states x P rows):
   - the two backwards: dW for every layer, dX for every layer but the time MLP's first (whose
     input, the sinusoid, needs no gradient).
 Each product is called with the operand layout autograd uses (addmm with W^T for forwards,
-G @ W for dX, G^T @ X for dW), into preallocated outputs. The Python loop adds ~2 us per call
-(~100 calls). The ratio gemms / eager is the floor of C++ / eager for an implementation that
-keeps these products on OpenBLAS's two threads. The C++ columns are build/rldt_bench_perf's
-BM_ActorUpdate and BM_ActorUpdateGrouped (update_groups 2) at the same size, when built, and the
-same products from C++: BM_ActorUpdateProducts (LibTorch's matmuls, no Python between them) and
-BM_ActorUpdateProductsPacked (on weights packed once, PackedWeights, the rows in two groups on two
-threads: what a hand-written grouped update would multiply with).
+G @ W for dX, G^T @ X for dW), into preallocated outputs ("gemms"; the Python loop adds its own
+cost per call). The C++ columns, when build/rldt_bench_perf is built: BM_ActorUpdate and
+BM_ActorUpdateGrouped (update_groups 2) at the same size, and the same products from C++,
+BM_ActorUpdateProducts (LibTorch's matmuls on OpenBLAS's two threads, nothing between them: the
+floor of C++ / eager for an update that keeps its products there) and BM_ActorUpdateProductsPacked
+(on weights packed once, PackedWeights, the rows in two groups on two threads: what a
+hand-written grouped update would multiply with).
 """
 
 from __future__ import annotations

@@ -191,13 +191,14 @@ std::vector<Product> update_products() {
   critic.emplace_back(in, 1);
   std::vector<Product> p;
   auto forward = [&](const auto& layers, int first) {
-    for (size_t j = 0; j < layers.size(); ++j) p.push_back({0, layers[j].first, layers[j].second, first + int(j)});
+    for (size_t j = 0; j < layers.size(); ++j)
+      p.push_back({0, layers[j].first, layers[j].second, first + static_cast<int>(j)});
   };
   auto backward = [&](const auto& layers, int first, bool weights, bool skip_first_dx) {
     for (size_t j = layers.size(); j-- > 0;) {
       const auto [i, o] = layers[j];
-      if (!(skip_first_dx && j == 0)) p.push_back({1, i, o, first + int(j)});
-      if (weights) p.push_back({2, i, o, first + int(j)});
+      if (!(skip_first_dx && j == 0)) p.push_back({1, i, o, first + static_cast<int>(j)});
+      if (weights) p.push_back({2, i, o, first + static_cast<int>(j)});
     }
   };
   const int A0 = 0, R0 = static_cast<int>(actor.size());  // the actor's layers, then the reference net's
