@@ -15,7 +15,6 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -214,17 +213,21 @@ std::vector<Product> update_products() {
   for (int r = 0; r < 2; ++r) backward(actor, A0, true, true);
   return p;
 }
-// update_products(), or only its products of one kind when RLDT_BENCH_PRODUCTS is "forward", "dx"
-// or "dw" (to see which kind is slow); anything else is an error.
-std::vector<Product> selected_products() {
-  auto p = update_products();
+// p = update_products(), or only its products of one kind when RLDT_BENCH_PRODUCTS is "forward",
+// "dx" or "dw" (to see which kind is slow). Any other value skips the benchmark with an error
+// naming the variable; returns whether to go on.
+bool selected_products(benchmark::State& state, std::vector<Product>& p) {
+  p = update_products();
   const char* only = std::getenv("RLDT_BENCH_PRODUCTS");
-  if (!only || !*only) return p;
+  if (!only || !*only) return true;
   const std::string s(only);
   const int kind = s == "forward" ? 0 : s == "dx" ? 1 : s == "dw" ? 2 : -1;
-  if (kind < 0) throw std::invalid_argument("RLDT_BENCH_PRODUCTS must be forward, dx or dw; got '" + s + "'");
+  if (kind < 0) {
+    state.SkipWithError(("RLDT_BENCH_PRODUCTS must be forward, dx or dw; got '" + s + "'").c_str());
+    return false;
+  }
   p.erase(std::remove_if(p.begin(), p.end(), [&](const Product& q) { return q.kind != kind; }), p.end());
-  return p;
+  return true;
 }
 double products_flops(const std::vector<Product>& p, int64_t n) {
   double f = 0;
@@ -236,12 +239,7 @@ double products_flops(const std::vector<Product>& p, int64_t n) {
 void BM_ActorUpdateProducts(benchmark::State& state) {
   const int64_t n = state.range(0) * 8;
   std::vector<Product> products;
-  try {
-    products = selected_products();
-  } catch (const std::exception& e) {
-    state.SkipWithError(e.what());
-    return;
-  }
+  if (!selected_products(state, products)) return;
   auto gen = make_generator(0);
   std::vector<std::function<void()>> calls;
   std::map<int, std::pair<torch::Tensor, torch::Tensor>> layer;  // weight, bias
@@ -274,12 +272,7 @@ BENCHMARK(BM_ActorUpdateProducts)->Arg(16)->Arg(256)->Unit(benchmark::kMilliseco
 void BM_ActorUpdateProductsPacked(benchmark::State& state) {
   const int64_t n = state.range(0) * 8, G = 2;
   std::vector<Product> products;
-  try {
-    products = selected_products();
-  } catch (const std::exception& e) {
-    state.SkipWithError(e.what());
-    return;
-  }
+  if (!selected_products(state, products)) return;
   auto gen = make_generator(0);
   struct Group {
     int64_t rows;
