@@ -129,6 +129,9 @@ def table(cpp, eager, bare, peak):
                 names.append((name.replace("ActorInference", "ActorInference" + path), name))
         if name.startswith(("ActorUpdate/", "CriticUpdate/")):  # update_groups 2 against the same eager code
             names.append((name.replace("Update", "UpdateGrouped"), name))
+        if name.startswith("ActorUpdate/"):  # the update's matrix products alone (bench/gemm_floor.py)
+            for what in ("Products", "ProductsPacked"):
+                names.append((name.replace("Update", "Update" + what), name))
         if name == "HopperCpuIteration":  # actor and critic update_groups 2; and all speed options
             names.append(("HopperCpuIterationGrouped", name))
             names.append(("HopperCpuIterationAllOptions", name))

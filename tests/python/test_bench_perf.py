@@ -55,7 +55,8 @@ def test_perf_driver_quick_run():
     out = subprocess.run([sys.executable, str(REPO / "bench" / "perf.py"), "--quick"], capture_output=True, text=True,
                          env=env, cwd=REPO, timeout=600)
     assert out.returncode == 0, out.stderr
-    for name in ("Matmul/1024", "ActorInference/1", "ActorUpdate/256", "CriticUpdate/4096"):
+    for name in ("Matmul/1024", "ActorInference/1", "ActorUpdate/256", "CriticUpdate/4096", "ActorUpdateProducts/16",
+                 "ActorUpdateProductsPacked/16"):
         assert f"| {name} |" in out.stdout, out.stdout
 
 
