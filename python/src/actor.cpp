@@ -88,6 +88,7 @@ py::dict stats_dict(const rldt::ActorStats& st) {
   d["cons"] = st.cons;
   d["ref"] = st.ref;
   d["lr"] = st.lr;
+  d["manual_backward"] = st.manual_backward;
   d["phi"] = to_numpy(st.svgd.phi);
   d["svgd"] = svgd_diagnostics(st.svgd);
   return d;

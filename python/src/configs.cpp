@@ -245,6 +245,11 @@ void bind_configs(py::module_& m) {
         .field("update_groups", &ActorUpdateConfig::update_groups,
                "G >= 2: the states split into G groups, each sampled and differentiated on its own thread (one BLAS "
                "thread each); gradients summed in group order. Results depend on G in the last bits")
+        .field("backward", &ActorUpdateConfig::backward,
+               "'manual': the chain's own pass at step k and the L_ref pass are kept by prepare and "
+               "back-propagated by hand as one batch, no autograd graph; 'autograd': passes with gradient and "
+               "backward(), the reference way; 'auto' (default): manual in one group, autograd with "
+               "update_groups >= 2. Gradients agree to rounding")
         .field("svgd", &ActorUpdateConfig::svgd, "SvgdConfig (a dict of its fields is accepted)");
     b.finish();
   }

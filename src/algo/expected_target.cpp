@@ -20,6 +20,7 @@ void ActorUpdateConfig::validate() const {
   check_arg(c_cons >= 0.0, "c_cons must be >= 0, got ", c_cons);
   check_arg(kl_coef >= 0.0, "kl_coef must be >= 0, got ", kl_coef);
   check_arg(update_groups >= 1 && update_groups <= 256, "update_groups must be in [1, 256], got ", update_groups);
+  check_choice(backward, "backward", {"auto", "manual", "autograd"});
 }
 
 namespace {
@@ -40,6 +41,15 @@ ActorBatch state_rows(const ActorBatch& b, int64_t s_lo, int64_t s_hi) {
   r.ref_k = rows(b.ref_k);
   r.ref_x = rows(b.ref_x);
   return r;
+}
+
+// Sum of the actor's and the reference's parameter version counters: it grows with every in-place
+// change of a weight of either (an optimizer step, a copy of weights into them, a checkpoint load).
+int64_t weights_version(FlowPolicy& policy) {
+  int64_t v = 0;
+  for (auto* net : {&policy.actor(), &policy.reference()})
+    for (const auto& p : (*net)->parameters()) v += p._version();
+  return v;
 }
 
 }  // namespace
@@ -66,26 +76,76 @@ ActorBatch ActorUpdater::prepare(const torch::Tensor& obs, const ActionGradFn& g
   check_tensor(obs, "obs", {-1, pc.obs_dim});
   check_finite(obs, "obs");
   check_arg(static_cast<bool>(grad_fn), "argument 'grad_fn' (critic action gradient) is empty");
-  if (num_groups(obs.size(0)) > 1) return prepare_grouped(obs, grad_fn, gen);
   torch::NoGradGuard ng;
-  const int64_t B = obs.size(0), P = cfg_.n_particles, N = B * P, K = pc.denoising_steps;
+  const int64_t B = obs.size(0), P = cfg_.n_particles, N = B * P, K = pc.denoising_steps, G = num_groups(B);
+  const int64_t H = pc.horizon_steps, d = pc.action_dim;
+  const bool manual =
+                 (cfg_.backward == "manual" || (cfg_.backward == "auto" && G == 1)) && cfg_.objective == "transport",
+             with_ref = cfg_.kl_coef > 0;
   ActorBatch b;
   b.states = B;
   b.particles = P;
   b.obs = obs.repeat_interleave(P, 0);
-  auto s = policy_->sample(b.obs, gen);
-  b.chain = s.chain;
-  b.actions = s.actions;
+  // Every draw up front, whatever G: x_0 (as FlowPolicy::sample draws it), k, then t̃ and z of the
+  // reference term.
+  auto x0 = torch::randn({N, H, d}, gen);
   b.k = cfg_.final_step_only ? torch::full({N}, K - 1, torch::kLong) : torch::randint(0, K, {N}, gen, torch::kLong);
-  b.x_k = b.chain.index({torch::arange(N, torch::kLong), b.k});
-  if (cfg_.objective == "bptt" || cfg_.svgd.field == "normal" || cfg_.svgd.field == "hybrid") {
-    b.grads = grad_fn(b.obs, b.actions);
-    check_tensor(b.grads, "grad_fn result", {N, pc.horizon_steps, pc.action_dim});
-  }
   b.ref_k = torch::randint(0, K, {N}, gen, torch::kLong);
-  auto tr = (b.ref_k.to(torch::kFloat32) / static_cast<double>(K)).view({-1, 1, 1});
-  auto z = torch::randn(b.actions.sizes(), gen);
-  b.ref_x = (1.0 - tr) * z + tr * b.actions;
+  auto z = torch::randn({N, H, d}, gen);
+  auto tr = b.ref_k.to(torch::kFloat32) / static_cast<double>(K);  // (N,)
+  b.chain = torch::empty({N, K + 1, H, d});
+  b.actions = torch::empty({N, H, d});
+  b.ref_x = torch::empty({N, H, d});
+  const bool need_grads = cfg_.objective == "bptt" || cfg_.svgd.field == "normal" || cfg_.svgd.field == "hybrid";
+  if (need_grads) b.grads = torch::empty({N, H, d});
+  if (manual) {
+    // The kept passes' buffers, filled in place: N chain rows (by the groups), then N L_ref rows.
+    std::vector<torch::Tensor> shapes;  // forward_saving's entries for 0 rows: their widths
+    policy_->actor()->forward_saving(torch::zeros({0, H, d}), torch::zeros({0}), torch::zeros({0, pc.obs_dim}), shapes);
+    for (const auto& e : shapes) b.saved.push_back(e.defined() ? torch::empty({(with_ref ? 2 : 1) * N, e.size(1)}) : e);
+    b.kept_rows = torch::empty({N}, torch::kLong);
+    b.out_k = torch::empty({N, H, d});
+  }
+  // Group g: the rows of states [g·B/G, (g+1)·B/G).
+  auto run_group = [&](int64_t g) {
+    torch::NoGradGuard ng_group;  // grad mode is per thread
+    const int64_t lo = g * B / G * P, n = ((g + 1) * B / G) * P - lo;
+    auto rows = [&](const torch::Tensor& t) { return t.narrow(0, lo, n); };
+    ChainCapture cap;
+    if (manual) {
+      cap.k = rows(b.k);
+      for (const auto& e : b.saved) cap.saved.push_back(e.defined() ? rows(e) : e);
+    }
+    auto s = policy_->sample_from(rows(x0), rows(b.obs), manual ? &cap : nullptr);
+    if (manual) {
+      rows(b.kept_rows).copy_(cap.rows + lo);
+      rows(b.out_k).copy_(cap.out);
+    }
+    rows(b.chain).copy_(s.chain);
+    rows(b.actions).copy_(s.actions);
+    if (need_grads) {
+      auto gr = grad_fn(rows(b.obs), rows(b.actions));
+      check_tensor(gr, "grad_fn result", {n, H, d});
+      rows(b.grads).copy_(gr);
+    }
+    auto trv = rows(tr).view({-1, 1, 1});
+    rows(b.ref_x).copy_((1.0 - trv) * rows(z) + trv * rows(b.actions));
+  };
+  if (G == 1)
+    run_group(0);
+  else
+    run_groups_one_blas_thread(*pool_, G, run_group);
+  b.x_k = b.chain.index({torch::arange(N, torch::kLong), b.k});
+  if (manual && with_ref) {
+    // The L_ref passes (all rows at once, on the BLAS's threads): the actor's with its activations
+    // kept (rows N..2N−1 of the backward's batch), the frozen reference's.
+    std::vector<torch::Tensor> saved;
+    b.ref_out = policy_->actor()->forward_saving(b.ref_x, tr, b.obs, saved);
+    for (size_t i = 0; i < saved.size(); ++i)
+      if (saved[i].defined()) b.saved[i].narrow(0, N, N).copy_(saved[i]);
+    b.ref_target = policy_->reference()->forward(b.ref_x, tr, b.obs);
+  }
+  if (manual) b.weights_version = weights_version(*policy_);
   return b;
 }
 
@@ -226,6 +286,9 @@ ActorStats ActorUpdater::apply(const ActorLosses& L) {
 
 ActorStats ActorUpdater::step(const ActorBatch& batch, const ActionGradFn& grad_fn) {
   const auto& pc = policy_->config();
+  if (cfg_.backward != "autograd" && cfg_.objective == "transport" && !batch.saved.empty() &&
+      batch.weights_version == weights_version(*policy_))
+    return step_manual(batch, grad_fn);
   if (num_groups(batch.states) > 1) return step_grouped(batch, grad_fn);
   if (cfg_.objective == "bptt") {
     auto st = apply(bptt_losses(batch));
@@ -275,43 +338,6 @@ torch::Tensor ActorUpdater::act(const torch::Tensor& obs, at::Generator& gen, bo
   return out;
 }
 
-ActorBatch ActorUpdater::prepare_grouped(const torch::Tensor& obs, const ActionGradFn& grad_fn, at::Generator& gen) {
-  const auto& pc = policy_->config();
-  torch::NoGradGuard ng;
-  const int64_t B = obs.size(0), P = cfg_.n_particles, N = B * P, K = pc.denoising_steps, G = num_groups(B);
-  const int64_t H = pc.horizon_steps, d = pc.action_dim;
-  ActorBatch b;
-  b.states = B;
-  b.particles = P;
-  b.obs = obs.repeat_interleave(P, 0);
-  // Every draw up front, in the order of the one-group prepare: x_0 (as FlowPolicy::sample draws
-  // it), k, then t̃ and z of the reference term.
-  auto x0 = torch::randn({N, H, d}, gen);
-  b.k = cfg_.final_step_only ? torch::full({N}, K - 1, torch::kLong) : torch::randint(0, K, {N}, gen, torch::kLong);
-  b.ref_k = torch::randint(0, K, {N}, gen, torch::kLong);
-  auto z = torch::randn({N, H, d}, gen);
-  b.chain = torch::empty({N, K + 1, H, d});
-  b.actions = torch::empty({N, H, d});
-  const bool need_grads = cfg_.objective == "bptt" || cfg_.svgd.field == "normal" || cfg_.svgd.field == "hybrid";
-  if (need_grads) b.grads = torch::empty({N, H, d});
-  run_groups_one_blas_thread(*pool_, G, [&](int64_t g) {
-    torch::NoGradGuard ng_group;  // grad mode is per thread
-    const int64_t lo = g * B / G * P, n = ((g + 1) * B / G) * P - lo;
-    auto s = policy_->sample_from(x0.narrow(0, lo, n), b.obs.narrow(0, lo, n));
-    b.chain.narrow(0, lo, n).copy_(s.chain);
-    b.actions.narrow(0, lo, n).copy_(s.actions);
-    if (need_grads) {
-      auto gr = grad_fn(b.obs.narrow(0, lo, n), b.actions.narrow(0, lo, n));
-      check_tensor(gr, "grad_fn result", {n, H, d});
-      b.grads.narrow(0, lo, n).copy_(gr);
-    }
-  });
-  b.x_k = b.chain.index({torch::arange(N, torch::kLong), b.k});
-  auto tr = (b.ref_k.to(torch::kFloat32) / static_cast<double>(K)).view({-1, 1, 1});
-  b.ref_x = (1.0 - tr) * z + tr * b.actions;
-  return b;
-}
-
 ActorStats ActorUpdater::step_grouped(const ActorBatch& batch, const ActionGradFn& grad_fn) {
   const auto& pc = policy_->config();
   const int64_t B = batch.states, P = batch.particles, N = B * P, G = num_groups(B);
@@ -325,7 +351,7 @@ ActorStats ActorUpdater::step_grouped(const ActorBatch& batch, const ActionGradF
     part[g] = state_rows(batch, g * B / G, (g + 1) * B / G);
     weight[g] = static_cast<double>(part[g].states * P) / static_cast<double>(N);
   }
-  // Phase 2 (phase 1 is prepare_grouped's sampling; transport only): each group's forward pass
+  // Phase 2 (phase 1 is prepare's grouped sampling; transport only): each group's forward pass
   // with gradient, its expected targets and, for the fields that need them, the critic gradients there.
   torch::Tensor y_hat, g_at_y;
   if (!bptt) {
@@ -389,6 +415,53 @@ ActorStats ActorUpdater::step_grouped(const ActorBatch& batch, const ActionGradF
   } else {
     st.svgd = std::move(phi);
   }
+  return st;
+}
+
+ActorStats ActorUpdater::step_manual(const ActorBatch& batch, const ActionGradFn& grad_fn) {
+  torch::NoGradGuard ng;
+  const auto& pc = policy_->config();
+  const int64_t N = batch.states * batch.particles;
+  const double K = static_cast<double>(pc.denoising_steps), n = static_cast<double>(N), c = cfg_.c_cons;
+  check_arg(
+      batch.out_k.defined() && batch.out_k.size(0) == N && batch.kept_rows.defined() && batch.kept_rows.size(0) == N,
+      "ActorBatch: out_k and kept_rows must hold the batch's ", N, " rows");
+  auto t = batch.k.to(torch::kFloat32) / K;  // (N,)
+  const auto& out = batch.out_k;
+  auto y_hat = policy_->expected_target_from_output(out, batch.x_k, t);
+  auto phi = field(batch, y_hat, grad_fn);
+  auto phi_c = phi.phi.reshape({N, pc.horizon_steps, pc.action_dim});
+  // The loss terms' values and dL/d(output) of the chain passes (ALGORITHM.md §4).
+  ActorStats st;
+  st.manual_backward = true;
+  torch::Tensor g_out;
+  if (pc.prediction == "v_pred") {
+    auto one_minus_t = (1.0 - t).view({-1, 1, 1});
+    auto w = K * one_minus_t;  // remaining Euler steps, ≥ 1
+    auto diff = y_hat - batch.actions;
+    st.align = -((out * phi_c).sum({1, 2}) / w.view({-1})).mean().item<double>();
+    st.cons = c * (diff.pow(2).sum({1, 2}) / w.view({-1}).pow(2)).mean().item<double>();
+    // −φ/(w·N) from L_align; 2c·(ŷ − a)·(1 − t)/(w²·N) from L_cons.
+    g_out = phi_c / (w * -n) + diff * (one_minus_t * (2.0 * c / n) / w.pow(2));
+  } else {
+    auto diff = out - batch.actions;
+    st.align = -(out * phi_c).sum({1, 2}).mean().item<double>() / K;
+    st.cons = c * diff.pow(2).sum({1, 2}).mean().item<double>();
+    g_out = phi_c * (-1.0 / (K * n)) + diff * (2.0 * c / n);
+  }
+  torch::Tensor g = g_out.index_select(0, batch.kept_rows);  // in the order of the kept passes' rows
+  if (cfg_.kl_coef > 0) {
+    auto diff = batch.ref_out - batch.ref_target;
+    st.ref = cfg_.kl_coef * diff.pow(2).sum({1, 2}).mean().item<double>();
+    g = torch::cat({g, diff * (2.0 * cfg_.kl_coef / n)});
+  }
+  st.loss = st.align + st.cons + st.ref;
+  set_lr();
+  st.lr = current_lr();
+  policy_->actor()->backward_saved(batch.saved, g);
+  opt_->step();
+  ++steps_;
+  st.svgd = std::move(phi);
   return st;
 }
 

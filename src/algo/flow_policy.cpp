@@ -46,6 +46,27 @@ torch::Tensor VelocityNetImpl::forward(const torch::Tensor& x, const torch::Tens
   return out.view({n, horizon_, action_dim_});
 }
 
+torch::Tensor VelocityNetImpl::forward_saving(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& obs,
+                                              std::vector<torch::Tensor>& saved) {
+  const int64_t n = x.size(0);
+  auto in = torch::cat({x.reshape({n, horizon_ * action_dim_}), time_->forward_saving(t, saved), obs}, -1);
+  auto out = res_body_ ? res_body_->forward_saving(in, saved) : mlp_body_->forward_saving(in, saved);
+  return out.view({n, horizon_, action_dim_});
+}
+
+void VelocityNetImpl::backward_saved(const std::vector<torch::Tensor>& saved, const torch::Tensor& grad_out) {
+  const int64_t A = horizon_ * action_dim_;
+  check_arg(grad_out.dim() == 3 && grad_out.size(1) == horizon_ && grad_out.size(2) == action_dim_,
+            "VelocityNet backward: grad_out must have shape (R, ", horizon_, ", ", action_dim_, "), got ",
+            grad_out.sizes());
+  check_arg(!saved.empty() && saved[0].defined() && saved[0].size(0) == grad_out.size(0),
+            "VelocityNet backward: the saved activations' rows do not match grad_out's ", grad_out.size(0));
+  const size_t body = 3;  // the time embedding's entries come first
+  auto g = grad_out.reshape({grad_out.size(0), A});
+  auto g_in = res_body_ ? res_body_->backward_saved(saved, body, g) : mlp_body_->backward_saved(saved, body, g);
+  time_->backward_saved(saved, 0, g_in.narrow(1, A, time_->dim()));
+}
+
 void copy_module_state(torch::nn::Module& dst, const torch::nn::Module& src) {
   torch::NoGradGuard ng;
   auto dp = dst.named_parameters(true);
@@ -103,17 +124,63 @@ torch::Tensor FlowPolicy::integrate(const torch::Tensor& obs, at::Generator& gen
 }
 
 torch::Tensor FlowPolicy::integrate_from(torch::Tensor x, const torch::Tensor& obs, VelocityNet& net,
-                                         torch::Tensor* chain) {
+                                         torch::Tensor* chain, ChainCapture* capture) {
   torch::NoGradGuard ng;
   const int64_t b = obs.size(0), K = cfg_.denoising_steps;
   if (chain) {
     *chain = torch::empty({b, K + 1, cfg_.horizon_steps, cfg_.action_dim});
     chain->select(1, 0).copy_(x);
   }
+  // capture: per step, the rows whose pass is kept there and where they go in capture->saved.
+  std::vector<torch::Tensor> rows_at;
+  std::vector<int64_t> first(static_cast<size_t>(K) + 1, 0);
+  if (capture) {
+    const auto& kk = capture->k;
+    check_arg(kk.defined() && kk.dim() == 1 && kk.size(0) == b && kk.scalar_type() == torch::kLong,
+              "ChainCapture.k must be an int64 tensor of shape (", b, ",)");
+    check_arg(b == 0 || (kk.min().item<int64_t>() >= 0 && kk.max().item<int64_t>() < K),
+              "ChainCapture.k must hold steps in [0, ", K, ")");
+    capture->rows = std::get<1>(kk.sort(/*stable=*/true, 0, /*descending=*/false));
+    auto counts = torch::bincount(kk, {}, K);
+    for (int64_t k = 0; k < K; ++k) first[k + 1] = first[k] + counts[k].item<int64_t>();
+    for (int64_t k = 0; k < K; ++k) rows_at.push_back(capture->rows.narrow(0, first[k], first[k + 1] - first[k]));
+    capture->out = torch::empty({b, cfg_.horizon_steps, cfg_.action_dim});
+  }
   auto t = torch::empty({b});
+  std::vector<torch::Tensor> step_saved;
   for (int64_t k = 0; k < K; ++k) {
     t.fill_(static_cast<double>(k) / K);
-    x.add_(velocity_from_output(net->forward(x, t, obs), x, t), 1.0 / static_cast<double>(K));
+    torch::Tensor out;
+    if (capture) {
+      step_saved.clear();
+      out = net->forward_saving(x, t, obs, step_saved);
+      auto& saved = capture->saved;
+      if (k == 0 && saved.empty()) {
+        for (const auto& e : step_saved) saved.push_back(e.defined() ? torch::empty(e.sizes()) : e);
+      } else if (k == 0) {
+        bool fits = saved.size() == step_saved.size();
+        for (size_t i = 0; fits && i < saved.size(); ++i)
+          fits = saved[i].defined() == step_saved[i].defined() &&
+                 (!saved[i].defined() || (saved[i].sizes() == step_saved[i].sizes() && saved[i].is_contiguous()));
+        check_arg(fits,
+                  "ChainCapture.saved must be empty or hold contiguous buffers shaped as "
+                  "VelocityNet::forward_saving's entries for ",
+                  b, " rows");
+      }
+      const auto& rows = rows_at[static_cast<size_t>(k)];
+      if (rows.numel() > 0) {
+        const int64_t at = first[k], n = rows.numel();
+        for (size_t i = 0; i < step_saved.size(); ++i)
+          if (step_saved[i].defined()) {
+            auto dst = saved[i].narrow(0, at, n);  // this step's block
+            torch::index_select_out(dst, step_saved[i], 0, rows);
+          }
+        capture->out.index_copy_(0, rows, out.index_select(0, rows));
+      }
+    } else {
+      out = net->forward(x, t, obs);
+    }
+    x.add_(velocity_from_output(out, x, t), 1.0 / static_cast<double>(K));
     if (chain) chain->select(1, k + 1).copy_(x);
   }
   return x;
@@ -126,11 +193,11 @@ FlowSample FlowPolicy::sample(const torch::Tensor& obs, at::Generator& gen, bool
   return s;
 }
 
-FlowSample FlowPolicy::sample_from(const torch::Tensor& x0, const torch::Tensor& obs) {
+FlowSample FlowPolicy::sample_from(const torch::Tensor& x0, const torch::Tensor& obs, ChainCapture* capture) {
   check_tensor(obs, "obs", {-1, cfg_.obs_dim});
   check_tensor(x0, "x0", {obs.size(0), cfg_.horizon_steps, cfg_.action_dim});
   FlowSample s;
-  auto x = integrate_from(x0.to(torch::kFloat).clone(), obs, actor_, &s.chain);
+  auto x = integrate_from(x0.to(torch::kFloat).clone(), obs, actor_, &s.chain, capture);
   s.actions = cfg_.final_action_clip > 0 ? x.clamp(-cfg_.final_action_clip, cfg_.final_action_clip) : x;
   return s;
 }

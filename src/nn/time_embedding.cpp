@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "rldt/nn/mlp.hpp"
 #include "rldt/util/check.hpp"
 
 namespace rldt {
@@ -25,6 +26,23 @@ TimeEmbeddingImpl::TimeEmbeddingImpl(int64_t dim) : dim_(dim) {
 
 torch::Tensor TimeEmbeddingImpl::forward(const torch::Tensor& t) {
   return fc2_->forward(torch::mish(fc1_->forward(sinusoidal_embedding(t, dim_))));
+}
+
+torch::Tensor TimeEmbeddingImpl::forward_saving(const torch::Tensor& t, std::vector<torch::Tensor>& saved) {
+  auto e = sinusoidal_embedding(t, dim_);
+  auto z = fc1_->forward(e);
+  auto m = torch::mish(z);
+  saved.insert(saved.end(), {e, z, m});
+  return fc2_->forward(m);
+}
+
+void TimeEmbeddingImpl::backward_saved(const std::vector<torch::Tensor>& saved, size_t offset,
+                                       const torch::Tensor& grad_out) {
+  check_arg(saved.size() >= offset + 3, "TimeEmbedding backward: ", saved.size() - offset,
+            " saved entries, expected 3");
+  set_linear_grads(*fc2_, grad_out, saved[offset + 2]);
+  auto gz = at::mish_backward(grad_out.mm(fc2_->weight), saved[offset + 1]);
+  set_linear_grads(*fc1_, gz, saved[offset]);
 }
 
 }  // namespace rldt

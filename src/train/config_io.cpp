@@ -90,6 +90,7 @@ void visit(V& v, ActorUpdateConfig& c) {
   v.field("project_field", c.project_field);
   v.field("objective", c.objective);
   v.field("update_groups", c.update_groups);
+  v.field("backward", c.backward);
   v.section("svgd", c.svgd);
 }
 

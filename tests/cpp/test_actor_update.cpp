@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <tuple>
+
 #include "expect_error.hpp"
 #include "rldt/algo/critic_ensemble.hpp"
 #include "rldt/algo/expected_target.hpp"
@@ -407,6 +409,159 @@ TEST(ActorUpdate, GroupedUpdateMatchesOneGroup) {
     }
     EXPECT_EQ(uG.steps_taken(), 3);
   }
+}
+
+TEST(ActorUpdate, HandWrittenBackwardEqualsAutograd) {
+  // backward "manual" (the chain's kept pass at k and the L_ref pass, back-propagated by hand as
+  // one batch) against "autograd": the same draws and chain bit for bit and, to rounding, the same
+  // losses, field, parameter gradients and weights, for every activation, both bodies, both
+  // predictions, four fields, with and without L_ref, in 1, 2 and 3 groups.
+  struct Case {
+    std::string activation;
+    bool residual;
+    std::string prediction, field;
+    double kl_coef;
+    int64_t groups;
+  };
+  for (const Case& c :
+       {Case{"relu", true, "v_pred", "normal", 0.2, 1}, Case{"silu", true, "x_pred", "interp", 0.2, 2},
+        Case{"mish", false, "v_pred", "hybrid", 0.2, 1}, Case{"tanh", false, "x_pred", "delta", 0.0, 1},
+        Case{"identity", true, "v_pred", "normal", 0.0, 2}, Case{"relu", false, "v_pred", "normal", 0.2, 3}}) {
+    const std::string what = c.activation + (c.residual ? "/residual/" : "/plain/") + c.prediction + "/" + c.field +
+                             "/kl=" + std::to_string(c.kl_coef) + "/G=" + std::to_string(c.groups);
+    auto pc = policy_config();
+    pc.activation = c.activation;
+    pc.residual = c.residual;
+    pc.prediction = c.prediction;
+    if (!c.residual) pc.mlp_dims = {48, 40};
+    auto manual = std::make_shared<FlowPolicy>(pc, 7), plain = std::make_shared<FlowPolicy>(pc, 7);
+    {
+      // The actor away from the reference, so that L_ref has a gradient.
+      torch::NoGradGuard ng;
+      auto g1 = make_generator(8), g2 = make_generator(8);
+      for (auto& p : manual->actor()->parameters()) p.add_(torch::randn(p.sizes(), g1) * 0.05);
+      for (auto& p : plain->actor()->parameters()) p.add_(torch::randn(p.sizes(), g2) * 0.05);
+    }
+    ActorUpdateConfig cfg;
+    cfg.n_particles = 4;
+    cfg.svgd.field = c.field;
+    cfg.kl_coef = c.kl_coef;
+    cfg.update_groups = c.groups;
+    cfg.backward = "manual";
+    ActorUpdater um(manual, cfg);
+    cfg.backward = "autograd";
+    ActorUpdater ua(plain, cfg);
+    auto obs = torch::randn({5, 3}, make_generator(3));
+    auto gm = make_generator(12), ga = make_generator(12);
+    auto grad_fn = quadratic_grad(0.4f);
+    for (int step = 0; step < 3; ++step) {
+      auto bm = um.prepare(obs, grad_fn, gm);
+      auto ba = ua.prepare(obs, grad_fn, ga);
+      EXPECT_FALSE(bm.saved.empty()) << what;
+      EXPECT_TRUE(ba.saved.empty() && !ba.out_k.defined()) << what;
+      EXPECT_TRUE(torch::equal(bm.k, ba.k) && torch::equal(bm.ref_k, ba.ref_k)) << what;
+      EXPECT_TRUE(torch::equal(bm.chain, ba.chain)) << what;
+      EXPECT_TRUE(torch::equal(bm.ref_x, ba.ref_x)) << what;
+      {
+        // The kept pass is the actor's output at (x_k, t_k); the L_ref passes are the two nets' at x̃.
+        torch::NoGradGuard ng;
+        auto t = bm.k.to(torch::kFloat32) / 8.0, tr = bm.ref_k.to(torch::kFloat32) / 8.0;
+        EXPECT_TRUE(torch::allclose(bm.out_k, manual->actor()->forward(bm.x_k, t, bm.obs), 1e-5, 1e-6)) << what;
+        EXPECT_EQ(bm.ref_out.defined(), c.kl_coef > 0) << what;
+        if (c.kl_coef > 0) {
+          EXPECT_TRUE(torch::allclose(bm.ref_out, manual->actor()->forward(bm.ref_x, tr, bm.obs), 1e-5, 1e-6)) << what;
+          EXPECT_TRUE(torch::allclose(bm.ref_target, manual->reference()->forward(bm.ref_x, tr, bm.obs), 1e-5, 1e-6))
+              << what;
+        }
+        EXPECT_EQ(bm.saved[0].size(0), (c.kl_coef > 0 ? 2 : 1) * 20) << what;
+      }
+      auto sm = um.step(bm, grad_fn);
+      auto sa = ua.step(ba, grad_fn);
+      EXPECT_TRUE(sm.manual_backward) << what;
+      EXPECT_FALSE(sa.manual_backward) << what;
+      for (auto [x, y, name] : {std::tuple{sm.loss, sa.loss, "loss"}, std::tuple{sm.align, sa.align, "align"},
+                                std::tuple{sm.cons, sa.cons, "cons"}, std::tuple{sm.ref, sa.ref, "ref"}})
+        EXPECT_NEAR(x, y, 1e-5 * (1.0 + std::abs(y))) << what << " " << name;
+      if (c.kl_coef > 0) EXPECT_GT(sm.ref, 0.0) << what;
+      EXPECT_EQ(sm.lr, sa.lr) << what;
+      EXPECT_TRUE(torch::allclose(sm.svgd.phi, sa.svgd.phi, 1e-4, 1e-6)) << what;
+      auto gr_m = actor_grads(*manual), gr_a = actor_grads(*plain);
+      for (size_t i = 0; i < gr_m.size(); ++i) {
+        const double scale = gr_a[i].abs().max().item<double>();
+        EXPECT_GT(scale, 0.0) << what << " parameter " << i;
+        EXPECT_LE((gr_m[i] - gr_a[i]).abs().max().item<double>(), 1e-4 * scale) << what << " parameter " << i;
+        EXPECT_TRUE(torch::allclose(manual->actor()->parameters()[i], plain->actor()->parameters()[i], 0, 1e-5))
+            << what << " parameter " << i;
+      }
+    }
+    EXPECT_EQ(um.steps_taken(), 3);
+  }
+}
+
+TEST(ActorUpdate, AutomaticBackwardIsManualInOneGroupOnly) {
+  // backward "auto" (the default): by hand when the update runs in one group, autograd in groups.
+  ActorUpdateConfig cfg;
+  ASSERT_EQ(cfg.backward, "auto");
+  cfg.n_particles = 4;
+  auto obs = torch::randn({3, 3}, make_generator(1));
+  for (int64_t groups : {1, 2}) {
+    cfg.update_groups = groups;
+    auto p = std::make_shared<FlowPolicy>(policy_config(), 4);
+    ActorUpdater u(p, cfg);
+    auto gen = make_generator(2);
+    auto b = u.prepare(obs, quadratic_grad(0.3f), gen);
+    EXPECT_EQ(b.saved.empty(), groups > 1) << "G=" << groups;
+    EXPECT_EQ(u.step(b, quadratic_grad(0.3f)).manual_backward, groups == 1) << "G=" << groups;
+    // One state cannot be split, so G = 2 then runs in one group, by hand.
+    EXPECT_TRUE(u.update(obs.narrow(0, 0, 1), quadratic_grad(0.3f), gen).manual_backward) << "G=" << groups;
+  }
+}
+
+TEST(ActorUpdate, KeptPassesOfChangedWeightsAreNotUsed) {
+  // A batch prepared before the actor's weights changed is stepped the autograd way, from the
+  // weights it is stepped with: the kept passes belong to the weights prepare saw.
+  ActorUpdateConfig cfg;
+  cfg.n_particles = 4;
+  auto manual = std::make_shared<FlowPolicy>(policy_config(), 4),
+       plain = std::make_shared<FlowPolicy>(policy_config(), 4);
+  ActorUpdater um(manual, cfg);
+  cfg.backward = "autograd";
+  ActorUpdater ua(plain, cfg);
+  auto obs = torch::randn({4, 3}, make_generator(1));
+  auto gm = make_generator(2), ga = make_generator(2);
+  auto grad_fn = quadratic_grad(0.3f);
+  auto bm = um.prepare(obs, grad_fn, gm);
+  auto ba = ua.prepare(obs, grad_fn, ga);
+  ASSERT_FALSE(bm.saved.empty());
+  {
+    torch::NoGradGuard ng;
+    auto g1 = make_generator(3), g2 = make_generator(3);
+    for (auto& p : manual->actor()->parameters()) p.add_(torch::randn(p.sizes(), g1) * 0.1);
+    for (auto& p : plain->actor()->parameters()) p.add_(torch::randn(p.sizes(), g2) * 0.1);
+  }
+  auto sm = um.step(bm, grad_fn);
+  auto sa = ua.step(ba, grad_fn);
+  EXPECT_FALSE(sm.manual_backward);
+  EXPECT_NEAR(sm.loss, sa.loss, 1e-5 * (1.0 + std::abs(sa.loss)));
+  EXPECT_GT(sm.ref, 0.0);  // L_ref of the changed actor, not the kept (zero) one
+  auto gr_m = actor_grads(*manual), gr_a = actor_grads(*plain);
+  for (size_t i = 0; i < gr_m.size(); ++i)
+    EXPECT_LE((gr_m[i] - gr_a[i]).abs().max().item<double>(), 1e-4 * gr_a[i].abs().max().item<double>())
+        << "parameter " << i;
+  // The same when the reference changed: refreshed from the actor, L_ref is 0 (the kept reference
+  // pass, of the old reference, would give it > 0).
+  ASSERT_TRUE(um.step(um.prepare(obs, grad_fn, gm), grad_fn).manual_backward);  // (a fresh batch is)
+  auto again = um.prepare(obs, grad_fn, gm);
+  manual->refresh_reference();
+  auto st = um.step(again, grad_fn);
+  EXPECT_FALSE(st.manual_backward);
+  EXPECT_NEAR(st.ref, 0.0, 1e-12);
+}
+
+TEST(ActorUpdate, BackwardErrorNamesTheKey) {
+  ActorUpdateConfig cfg;
+  cfg.backward = "numeric";
+  expect_argument_error([&] { cfg.validate(); }, "backward");
 }
 
 TEST(ActorUpdate, GroupedUpdateIsDeterministicAndFallsBackToOneGroup) {

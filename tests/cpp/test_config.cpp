@@ -101,6 +101,7 @@ RunConfig everything_changed() {
   t.actor.kl_coef = 0.0;
   t.actor.project_field = true;
   t.actor.update_groups = 3;
+  t.actor.backward = "autograd";
   t.actor.svgd = {0.01, 0.5, "q_grad", 0.1, 10.0, 1e-6, "hybrid"};
   return c;
 }
@@ -125,6 +126,7 @@ TEST(Config, RoundTripKeepsEveryField) {
     EXPECT_EQ(back.trainer.actor.svgd.field, c.trainer.actor.svgd.field);
     EXPECT_EQ(back.trainer.actor.project_field, c.trainer.actor.project_field);
     EXPECT_EQ(back.trainer.actor.update_groups, c.trainer.actor.update_groups);
+    EXPECT_EQ(back.trainer.actor.backward, c.trainer.actor.backward);
     EXPECT_EQ(back.trainer.critic.update_groups, c.trainer.critic.update_groups);
     EXPECT_EQ(back.trainer.actor.svgd.q_norm_eps, c.trainer.actor.svgd.q_norm_eps);
     EXPECT_EQ(back.trainer.exploration.action_sample_noise, c.trainer.exploration.action_sample_noise);

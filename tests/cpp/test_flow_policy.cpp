@@ -8,6 +8,7 @@
 #include "expect_error.hpp"
 #include "rldt/algo/flow_policy.hpp"
 #include "rldt/algo/inference_policy.hpp"
+#include "rldt/nn/mlp.hpp"
 #include "rldt/util/check.hpp"
 #include "rldt/util/rng.hpp"
 
@@ -256,6 +257,107 @@ TEST(FlowPolicy, ConfigAndInputErrorsNameTheField) {
 // ---------------------------------------------------------------------------
 // InferencePolicy (Eigen deployment path) vs FlowPolicy sampling
 // ---------------------------------------------------------------------------
+
+TEST(VelocityNet, HandWrittenBackwardEqualsAutograd) {
+  // forward_saving gives forward()'s values bit for bit; backward_saved over two passes' rows,
+  // concatenated entry by entry, gives the parameter gradients autograd gives for the two passes,
+  // for every activation and both bodies.
+  for (const std::string act : {"relu", "silu", "mish", "tanh", "identity"}) {
+    for (const bool residual : {true, false}) {
+      const std::string what = act + (residual ? "/residual" : "/plain");
+      auto cfg = small_config(3, 2, 2, 8);
+      cfg.activation = act;
+      cfg.residual = residual;
+      cfg.mlp_dims = residual ? std::vector<int64_t>{32, 32, 32} : std::vector<int64_t>{32, 24};
+      VelocityNet net(cfg);
+      auto gen = make_generator(4);
+      init_linear_layers(*net, gen);
+      auto x1 = torch::randn({5, 2, 2}, gen), o1 = torch::randn({5, 3}, gen), g1 = torch::randn({5, 2, 2}, gen);
+      auto x2 = torch::randn({3, 2, 2}, gen), o2 = torch::randn({3, 3}, gen), g2 = torch::randn({3, 2, 2}, gen);
+      auto t1 = torch::randint(0, 8, {5}, gen, torch::kLong).to(torch::kFloat32) / 8.0;
+      auto t2 = torch::randint(0, 8, {3}, gen, torch::kLong).to(torch::kFloat32) / 8.0;
+      net->zero_grad();
+      auto out1 = net->forward(x1, t1, o1), out2 = net->forward(x2, t2, o2);
+      ((out1 * g1).sum() + (out2 * g2).sum()).backward();
+      std::vector<torch::Tensor> want;
+      for (const auto& p : net->parameters()) want.push_back(p.grad().clone());
+      net->zero_grad();
+      torch::NoGradGuard ng;
+      std::vector<torch::Tensor> s1, s2, both;
+      EXPECT_TRUE(torch::equal(net->forward_saving(x1, t1, o1, s1), out1)) << what;
+      EXPECT_TRUE(torch::equal(net->forward_saving(x2, t2, o2, s2), out2)) << what;
+      ASSERT_EQ(s1.size(), s2.size()) << what;
+      for (size_t i = 0; i < s1.size(); ++i) {
+        ASSERT_EQ(s1[i].defined(), s2[i].defined()) << what << " entry " << i;
+        both.push_back(s1[i].defined() ? torch::cat({s1[i], s2[i]}) : s1[i]);
+      }
+      net->backward_saved(both, torch::cat({g1, g2}));
+      const auto params = net->parameters();
+      ASSERT_EQ(params.size(), want.size());
+      for (size_t i = 0; i < params.size(); ++i) {
+        ASSERT_TRUE(params[i].grad().defined()) << what << " parameter " << i;
+        const double scale = want[i].abs().max().item<double>();
+        EXPECT_GT(scale, 0.0) << what << " parameter " << i;
+        EXPECT_LE((params[i].grad() - want[i]).abs().max().item<double>(), 1e-5 * scale) << what << " parameter " << i;
+      }
+      expect_argument_error([&] { net->backward_saved(both, g1); }, "rows");
+      expect_argument_error([&] { net->backward_saved(both, torch::cat({g1, g2}).view({8, 4})); }, "grad_out");
+    }
+  }
+}
+
+TEST(FlowPolicy, ChainCaptureKeepsEachRowsPassAtItsStep) {
+  auto cfg = small_config(3, 2, 2, 8);
+  FlowPolicy p(cfg, 3);
+  auto gen = make_generator(5);
+  auto obs = torch::randn({6, 3}, gen), x0 = torch::randn({6, 2, 2}, gen);
+  const auto plain = p.sample_from(x0, obs);
+  ChainCapture cap;
+  cap.k = torch::tensor({0, 7, 3, 3, 5, 1}, torch::kLong);
+  const auto kept = p.sample_from(x0, obs, &cap);
+  EXPECT_TRUE(torch::equal(plain.chain, kept.chain));  // keeping the passes changes no value
+  EXPECT_TRUE(torch::equal(plain.actions, kept.actions));
+  // The kept rows are the rows sorted by step, stably: 0 (k 0), 5 (k 1), 2, 3 (k 3), 4 (k 5), 1 (k 7).
+  EXPECT_TRUE(torch::equal(cap.rows, torch::tensor({0, 5, 2, 3, 4, 1}, torch::kLong)));
+  torch::NoGradGuard ng;
+  for (int64_t j = 0; j < 6; ++j) {
+    const int64_t n = cap.rows[j].item<int64_t>(), k = cap.k[n].item<int64_t>();
+    auto t = torch::full({1}, static_cast<double>(k) / 8.0);
+    std::vector<torch::Tensor> s;
+    auto out = p.actor()->forward_saving(kept.chain[n][k].unsqueeze(0), t, obs[n].unsqueeze(0), s);
+    EXPECT_TRUE(torch::allclose(cap.out[n], out[0], 1e-5, 1e-6)) << "row " << n;
+    ASSERT_EQ(cap.saved.size(), s.size());
+    for (size_t i = 0; i < s.size(); ++i) {
+      ASSERT_EQ(cap.saved[i].defined(), s[i].defined()) << "entry " << i;
+      if (s[i].defined())
+        EXPECT_TRUE(torch::allclose(cap.saved[i][j], s[i][0], 1e-5, 1e-6)) << "row " << n << " entry " << i;
+    }
+  }
+  // Given buffers (here views into larger ones, as ActorUpdater passes them) are written in place.
+  ChainCapture into;
+  into.k = cap.k;
+  std::vector<torch::Tensor> big;
+  for (const auto& e : cap.saved) {
+    big.push_back(e.defined() ? torch::full({9, e.size(1)}, -7.0) : e);
+    into.saved.push_back(e.defined() ? big.back().narrow(0, 2, 6) : e);
+  }
+  p.sample_from(x0, obs, &into);
+  for (size_t i = 0; i < big.size(); ++i) {
+    if (!big[i].defined()) continue;
+    EXPECT_TRUE(torch::equal(big[i].narrow(0, 2, 6), cap.saved[i])) << "entry " << i;
+    EXPECT_TRUE((big[i].narrow(0, 0, 2) == -7.0).all().item<bool>() &&
+                (big[i].narrow(0, 8, 1) == -7.0).all().item<bool>());
+  }
+  ChainCapture wrong;
+  wrong.k = cap.k;
+  wrong.saved = {torch::empty({6, 3})};
+  expect_argument_error([&] { p.sample_from(x0, obs, &wrong); }, "ChainCapture.saved");
+  ChainCapture bad;
+  bad.k = torch::zeros({5}, torch::kLong);
+  expect_argument_error([&] { p.sample_from(x0, obs, &bad); }, "ChainCapture.k");
+  bad.k = torch::full({6}, 8, torch::kLong);
+  expect_argument_error([&] { p.sample_from(x0, obs, &bad); }, "steps in [0, 8)");
+}
 
 TEST(InferencePolicy, MatchesTheTorchSamplerForEveryArchitecture) {
   struct Case {

@@ -305,8 +305,9 @@ ACTOR_CASES = [
 ]
 
 
+@pytest.mark.parametrize("backward", ["manual", "autograd"])
 @pytest.mark.parametrize("prediction,field,source", ACTOR_CASES)
-def test_actor_update_matches_numpy(rng, prediction, field, source):
+def test_actor_update_matches_numpy(rng, prediction, field, source, backward):
     cfg = small_policy_config(prediction=prediction, mlp_dims=[12, 12, 12])
     pol = rldt.FlowPolicy(cfg, seed=21)
     # A few BC steps move the actor away from the (frozen) reference, so L_ref is not trivially 0.
@@ -315,7 +316,7 @@ def test_actor_update_matches_numpy(rng, prediction, field, source):
     for _ in range(3):
         pol.bc_update(data_obs, data_act)
     ucfg = rldt.ActorUpdateConfig(n_particles=4, lr=1e-3, lr_warmup_steps=4, c_cons=0.7, kl_coef=0.3,
-                                  svgd=rldt.SvgdConfig(svgd_temp=0.05, field=field))
+                                  svgd=rldt.SvgdConfig(svgd_temp=0.05, field=field), backward=backward)
     upd = rldt.ActorUpdater(pol, ucfg, seed=5)
     obs = rng.normal(size=(3, 3)).astype(np.float32)
     center = np.array([[0.3, -0.2], [0.1, 0.4]])
@@ -362,6 +363,7 @@ def test_actor_update_matches_numpy(rng, prediction, field, source):
     for key in ("loss", "align", "cons", "ref"):
         close(stats[key], losses_np[key], rtol=1e-4, atol=1e-7, err_msg=key)
     assert stats["ref"] > 0
+    assert stats["manual_backward"] == (backward == "manual")
     assert stats["lr"] == pytest.approx(1e-3 / 4)  # warm-up: the first step uses lr / W
     assert upd.steps_taken == 1 and upd.current_lr == pytest.approx(1e-3 * (0.25 + 0.75 * 0.25))
 

@@ -148,6 +148,8 @@ def test_grouped_actor_update_calls_a_python_grad_fn_from_its_threads():
         np.testing.assert_allclose(w2[key], w1[key], rtol=0, atol=1e-6, err_msg=key)
     with pytest.raises(ValueError, match="update_groups"):
         rldt.ActorUpdateConfig(update_groups=0)
+    with pytest.raises(ValueError, match="backward"):
+        rldt.ActorUpdateConfig(backward="numeric")
 
 
 def test_grouped_critic_update_matches_the_batched_one():

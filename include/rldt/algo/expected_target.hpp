@@ -10,8 +10,8 @@
 //   L_cons  = c_cons·mean_n ||ŷ_n − a_n||² / (K(1−t))²        x_pred: c_cons·mean ||x̂ − a_n||²
 //   L_ref   = kl_coef·mean_n ||f_θ(x̃, t̃|s) − f_ref(x̃, t̃|s)||²,  x̃ = (1−t̃)z + t̃·a_n
 // (||·||² sums over the chunk; f is the raw network output; the reference net is
-// frozen). One forward pass with gradient gives both ŷ (for φ) and the
-// L_align/L_cons terms.
+// frozen). One network pass per particle gives both ŷ (for φ) and the
+// L_align/L_cons terms: by default the chain's own pass at step k (see `backward`).
 #pragma once
 
 #include <ATen/core/Generator.h>
@@ -20,6 +20,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "rldt/algo/flow_policy.hpp"
 #include "rldt/algo/svgd.hpp"
@@ -57,6 +58,19 @@ struct ActorUpdateConfig {
   // matmuls on the BLAS's own threads. grad_fn must be callable from several threads at once when
   // G >= 2 (CriticEnsemble::action_grad is; the Python binding takes the GIL around a Python one).
   int64_t update_groups = 1;
+  // How step() takes the parameter gradients of the objective "transport" ("bptt" always uses
+  // autograd). "manual": the pass at (x_k, t_k) is the one the sampling chain already ran, so
+  // prepare keeps its activations (ChainCapture) and runs the L_ref passes too (the actor's with its
+  // activations kept); step back-propagates dL/d(output) through both passes by hand, their rows as
+  // one batch (one product per layer and kind), with no autograd graph: one network pass fewer and
+  // larger products. Gradients equal autograd's to rounding (tests compare them). With
+  // update_groups G >= 2 the chains run in the G groups; the L_ref passes and the backward run once,
+  // on the BLAS's threads. "autograd": the passes with gradient at (x_k, t_k) and x̃, then
+  // backward() (in the groups when G >= 2): the plain way, kept as the reference. "auto" (default):
+  // "manual" when the update runs in one group, "autograd" in G >= 2 groups, the faster of the two
+  // for each layout as measured here (docs/benchmarks.md, seventeenth session). A batch whose actor or
+  // reference weights changed after prepare (a step in between) is stepped the autograd way.
+  std::string backward = "auto";
   SvgdConfig svgd;
   void validate() const;
 };
@@ -80,6 +94,14 @@ struct ActorBatch {
   torch::Tensor grads;    // (N, H, d) ∇Q at a_n (fields normal/hybrid), undefined otherwise
   torch::Tensor ref_k;    // (N,) int64 step t̃·K for the reference term
   torch::Tensor ref_x;    // (N, H, d) x̃ = (1−t̃)z + t̃·a_n
+  // backward "manual" only (empty otherwise): the kept passes, for step's hand-written backward.
+  torch::Tensor out_k;               // (N, H, d) the actor's raw output at (x_k, t_k), from the chain
+  torch::Tensor ref_out;             // (N, H, d) the actor's raw output at (x̃, t̃) (kl_coef > 0)
+  torch::Tensor ref_target;          // (N, H, d) the frozen reference's there (kl_coef > 0)
+  std::vector<torch::Tensor> saved;  // VelocityNet::forward_saving entries, rows: the N chain passes in the
+                                     // order of kept_rows, then the N L_ref passes (kl_coef > 0) in row order
+  torch::Tensor kept_rows;           // (N,) int64: saved's row j < N is row kept_rows[j]'s chain pass
+  int64_t weights_version = -1;      // the actor's and reference's parameter version sum when taken
 };
 
 struct ActorLosses {
@@ -88,6 +110,7 @@ struct ActorLosses {
 
 struct ActorStats {
   double loss = 0, align = 0, cons = 0, ref = 0, lr = 0;
+  bool manual_backward = false;  // the gradients were taken by hand, from the batch's kept passes
   SvgdResult svgd;  // phi (B, P, A) and diagnostics
 };
 
@@ -134,10 +157,11 @@ class ActorUpdater {
   SvgdResult field_from(const ActorBatch& batch, const torch::Tensor& y, const torch::Tensor& grads_at_y) const;
   void set_lr();
   ActorStats apply(const ActorLosses& L);
-  // update_groups >= 2: the grouped versions of prepare and step.
+  // update_groups >= 2: the grouped step.
   int64_t num_groups(int64_t states) const;
-  ActorBatch prepare_grouped(const torch::Tensor& obs, const ActionGradFn& grad_fn, at::Generator& gen);
   ActorStats step_grouped(const ActorBatch& batch, const ActionGradFn& grad_fn);
+  // backward "manual": step from the batch's kept passes.
+  ActorStats step_manual(const ActorBatch& batch, const ActionGradFn& grad_fn);
   std::shared_ptr<FlowPolicy> policy_;
   ActorUpdateConfig cfg_;
   std::unique_ptr<torch::optim::Adam> opt_;

@@ -58,6 +58,13 @@ class VelocityNetImpl : public torch::nn::Module {
   explicit VelocityNetImpl(const FlowPolicyConfig& cfg);
   // x: (N, H, d), t: (N,), obs: (N, O) → (N, H, d)
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& obs);
+  // The hand-written backward (nn/mlp.hpp; ActorUpdater's, issue 6). forward_saving is forward()
+  // (the same values) that appends to `saved` the activations, rows as in x; backward_saved takes
+  // such entries (rows of any passes, concatenated entry by entry) and dL/d(output) (R, H, d), and
+  // SETS every parameter's .grad to dL/dθ summed over the rows. No autograd graph is built or read.
+  torch::Tensor forward_saving(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& obs,
+                               std::vector<torch::Tensor>& saved);
+  void backward_saved(const std::vector<torch::Tensor>& saved, const torch::Tensor& grad_out);
 
  private:
   int64_t horizon_, action_dim_;
@@ -66,6 +73,19 @@ class VelocityNetImpl : public torch::nn::Module {
   MLP mlp_body_{nullptr};
 };
 TORCH_MODULE(VelocityNet);
+
+// One network pass per row kept from a sampling chain, for the hand-written backward: row n's pass
+// at step k[n] (ActorUpdater's expected-target pass, which the chain has already run).
+struct ChainCapture {
+  torch::Tensor k;  // (R,) int64 in [0, K): the step kept for each row (set by the caller)
+  // VelocityNet::forward_saving's entries at those steps, (R, ·) each, their rows in the order of
+  // `rows` (each step's rows are then one contiguous block). Empty on entry: allocated here. Else
+  // the caller's buffers, as forward_saving would make them for R rows (e.g. views into a larger
+  // batch's), written in place.
+  std::vector<torch::Tensor> saved;
+  torch::Tensor rows;  // (R,) int64: saved's row j is the pass of row rows[j] (the rows sorted by k, stably)
+  torch::Tensor out;   // (R, H, d) the raw network output at those steps, in row order
+};
 
 struct FlowSample {
   torch::Tensor actions;  // (B, H, d), clamped when final_action_clip > 0
@@ -100,7 +120,8 @@ class FlowPolicy {
   // sample() from a given x_0 (B, H, d) instead of drawing it: callers that drew the noise of
   // many samplings up front (RldtTrainer's grouped rollout, which samples row ranges from several
   // threads). Row i depends only on x0[i] and obs[i]. obs: (B, O).
-  FlowSample sample_from(const torch::Tensor& x0, const torch::Tensor& obs);
+  // With `capture` (its k set), also keeps each row's pass at step k[row] (same values as without).
+  FlowSample sample_from(const torch::Tensor& x0, const torch::Tensor& obs, ChainCapture* capture = nullptr);
   // act() from a given x_0 (B, H, d): final actions only, clamped as act() clamps them. Thread-safe
   // like sample_from (callers sampling row ranges from several threads). obs: (B, O) → (B, H, d).
   torch::Tensor act_from(const torch::Tensor& x0, const torch::Tensor& obs);
@@ -148,7 +169,8 @@ class FlowPolicy {
   torch::Tensor integrate(const torch::Tensor& obs, at::Generator& gen, bool deterministic, VelocityNet& net,
                           torch::Tensor* chain);
   // The same from a given x_0 (B, H, d), which is integrated in place.
-  torch::Tensor integrate_from(torch::Tensor x, const torch::Tensor& obs, VelocityNet& net, torch::Tensor* chain);
+  torch::Tensor integrate_from(torch::Tensor x, const torch::Tensor& obs, VelocityNet& net, torch::Tensor* chain,
+                               ChainCapture* capture = nullptr);
 
   FlowPolicyConfig cfg_;
   VelocityNet actor_{nullptr}, ema_{nullptr}, reference_{nullptr};

@@ -22,6 +22,21 @@ void init_linear_layers(torch::nn::Module& module, at::Generator& gen);
 torch::Tensor apply_activation(const std::string& name, const torch::Tensor& x);
 void check_activation(const std::string& name, const std::string& what);
 
+// The hand-written backward of the networks below (the actor update's, issue 6), without autograd.
+//   forward_saving: forward() with the same operations (the same values, bit for bit), appending to
+//     `saved` the activations the backward reads; rows as in x. An entry is undefined where the
+//     activation does not need it (relu and tanh read their output, silu and mish their input).
+//   backward_saved: from those entries, starting at saved[offset] (any rows: e.g. the rows of several
+//     passes concatenated entry by entry) and dL/d(output) (R, out), SETS every parameter's .grad to
+//     dL/dθ summed over the rows (no accumulation) and returns dL/d(input) (R, in).
+// g·act'(z) for y = act(z): relu and tanh read y, silu and mish read z (the other may be undefined).
+torch::Tensor activation_backward(const std::string& name, const torch::Tensor& g, const torch::Tensor& z,
+                                  const torch::Tensor& y);
+// Whether activation_backward needs the activation's input z (silu, mish).
+bool activation_reads_input(const std::string& name);
+// weight.grad ← gᵀ·x (out, in), bias.grad ← Σ_rows g; g (R, out), x (R, in).
+void set_linear_grads(torch::nn::LinearImpl& layer, const torch::Tensor& g, const torch::Tensor& x);
+
 // Plain MLP: Linear→act for every hidden layer, then a Linear with no activation.
 // dims = {in, h1, ..., out}.
 class MLPImpl : public torch::nn::Module {
@@ -29,6 +44,10 @@ class MLPImpl : public torch::nn::Module {
   MLPImpl(std::vector<int64_t> dims, std::string activation);
   // x: (N, in) → (N, out)
   torch::Tensor forward(torch::Tensor x);
+  // The hand-written backward (above). Entries: the input of every layer, and before each hidden layer's
+  // output the pre-activation (undefined unless activation_reads_input).
+  torch::Tensor forward_saving(torch::Tensor x, std::vector<torch::Tensor>& saved);
+  torch::Tensor backward_saved(const std::vector<torch::Tensor>& saved, size_t offset, const torch::Tensor& grad_out);
   const std::vector<int64_t>& dims() const { return dims_; }
 
  private:
@@ -46,6 +65,11 @@ class ResidualMLPImpl : public torch::nn::Module {
   ResidualMLPImpl(int64_t in_dim, std::vector<int64_t> hidden, int64_t out_dim, std::string activation);
   // x: (N, in) → (N, out)
   torch::Tensor forward(torch::Tensor x);
+  // The hand-written backward (above). Entries: the input; per block the residual stream before it
+  // (undefined unless activation_reads_input), act of it, L1's output (same rule), act of that;
+  // the stream after the last block.
+  torch::Tensor forward_saving(torch::Tensor x, std::vector<torch::Tensor>& saved);
+  torch::Tensor backward_saved(const std::vector<torch::Tensor>& saved, size_t offset, const torch::Tensor& grad_out);
 
  private:
   std::string activation_;
