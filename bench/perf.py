@@ -129,8 +129,8 @@ def table(cpp, eager, bare, peak):
                 names.append((name.replace("ActorInference", "ActorInference" + path), name))
         if name.startswith(("ActorUpdate/", "CriticUpdate/")):  # update_groups 2 against the same eager code
             names.append((name.replace("Update", "UpdateGrouped"), name))
-        if name.startswith("ActorUpdate/"):  # the update's matrix products alone (bench/gemm_floor.py)
-            for what in ("Products", "ProductsPacked"):
+        if name.startswith("ActorUpdate/"):  # each layout with the other backward; the products alone
+            for what in ("Autograd", "GroupedManual", "Products", "ProductsPacked"):
                 names.append((name.replace("Update", "Update" + what), name))
         if name == "HopperCpuIteration":  # actor and critic update_groups 2; and all speed options
             names.append(("HopperCpuIterationGrouped", name))

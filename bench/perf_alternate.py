@@ -6,7 +6,8 @@ ratio is noise.
     PYTHONPATH=python .venv/bin/python bench/perf_alternate.py [--op actor|critic|inference] [--rounds 4] [--min-time 2]
 
 Each round runs build/rldt_bench_perf for the op's benchmarks (actor: ActorUpdate 256x8 and 16x8,
-with update_groups 1 and 2 (ActorUpdateGrouped); critic: CriticUpdate 4096 and 256 samples, also
+with update_groups 1 and 2 (ActorUpdateGrouped), backward "auto"; actor-backward: the same and
+each with the other backward (ActorUpdateAutograd, ActorUpdateGroupedManual); critic: CriticUpdate 4096 and 256 samples, also
 with update_groups 2 (CriticUpdateGrouped);
 inference: ActorInference, LibTorch and InferencePolicy, 1 and 100 states; inference-split:
 InferencePolicy packed on 1 thread and on 2 threads split by rows and by columns, 1, 8, 16 and 100
@@ -39,6 +40,8 @@ from perf import op_flops  # noqa: E402
 # --op: (Google Benchmark names, sizes, the eager benchmark of bench/perf_torch.py)
 OPS = {
     "actor": (("ActorUpdate", "ActorUpdateGrouped"), (256, 16), lambda b: pt.bench_actor_update(b)),
+    "actor-backward": (("ActorUpdate", "ActorUpdateGrouped", "ActorUpdateAutograd", "ActorUpdateGroupedManual"),
+                       (256, 16), lambda b: pt.bench_actor_update(b)),
     "critic": (("CriticUpdate", "CriticUpdateGrouped"), (4096, 256), lambda n: pt.bench_critic_update(n)),
     "inference": (("ActorInference", "ActorInferencePacked", "ActorInferencePacked2"), (1, 100),
                   lambda b: pt.bench_actor_inference(b)),
@@ -57,6 +60,7 @@ def main(argv=None) -> int:
     ap.add_argument("--binary", default=str(HERE.parent / "build" / "rldt_bench_perf"))
     ap.add_argument("--op", choices=sorted(OPS), default="actor",
                     help="actor: ActorUpdate 256x8 and 16x8 (update_groups 1 and 2); "
+                         "actor-backward: the same, and each with the other backward; "
                          "critic: CriticUpdate 4096 and 256 (update_groups 1 and 2); "
                          "inference: ActorInference (LibTorch and InferencePolicy) at 1 and 100 states; "
                          "inference-split: InferencePolicy on 1 thread and on 2 split by rows / columns, "

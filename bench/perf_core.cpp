@@ -138,16 +138,20 @@ BENCHMARK(BM_ActorInferencePacked2Columns)
 BENCHMARK(BM_ActorInferenceBlas)->Arg(32)->Arg(100)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_ActorInferenceEigen)->Arg(1)->Arg(100)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
-// One RLDT actor update (§4): particles with their chain, critic gradients, one forward with
-// gradient at (x_k, t), SVGD field at ŷ, L_align + L_cons + L_ref, backward, Adam. `groups`:
-// ActorUpdateConfig::update_groups (the states split over that many threads, one BLAS thread each).
-void actor_update_bench(benchmark::State& state, int64_t groups) {
+// One RLDT actor update (§4): particles with their chain, critic gradients, SVGD field at ŷ,
+// L_align + L_cons + L_ref, their gradients, Adam. `groups`: ActorUpdateConfig::update_groups (the
+// states split over that many threads, one BLAS thread each). `backward`: ActorUpdateConfig's
+// "auto" (the default: "manual" in one group, "autograd" in groups), "manual" (the chain's own pass
+// at k and the L_ref pass back-propagated by hand) or "autograd" (passes with gradient at (x_k, t)
+// and x̃, then backward()).
+void actor_update_bench(benchmark::State& state, int64_t groups, const char* backward = "auto") {
   const int64_t B = state.range(0);
   auto policy = std::make_shared<FlowPolicy>(actor_config(), 0);
   CriticEnsemble critic(critic_config(), 1);
   ActorUpdateConfig ac;
   ac.n_particles = 8;
   ac.update_groups = groups;
+  ac.backward = backward;
   ActorUpdater updater(policy, ac);
   ActionGradFn grad_fn = [&critic](const torch::Tensor& o, const torch::Tensor& a) { return critic.action_grad(o, a); };
   auto gen = make_generator(2);
@@ -162,6 +166,10 @@ void BM_ActorUpdate(benchmark::State& state) { actor_update_bench(state, 1); }
 void BM_ActorUpdateGrouped(benchmark::State& state) { actor_update_bench(state, 2); }
 BENCHMARK(BM_ActorUpdate)->Arg(256)->Arg(16)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_ActorUpdateGrouped)->Arg(256)->Arg(16)->Unit(benchmark::kMillisecond)->UseRealTime();
+void BM_ActorUpdateAutograd(benchmark::State& state) { actor_update_bench(state, 1, "autograd"); }
+void BM_ActorUpdateGroupedManual(benchmark::State& state) { actor_update_bench(state, 2, "manual"); }
+BENCHMARK(BM_ActorUpdateAutograd)->Arg(256)->Arg(16)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_ActorUpdateGroupedManual)->Arg(256)->Arg(16)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // The actor update's matrix products alone (the list of bench/gemm_floor.py: the K chain forwards
 // of the velocity net, the critic members' forwards and input backwards, the three forwards with

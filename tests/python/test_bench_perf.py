@@ -56,7 +56,7 @@ def test_perf_driver_quick_run():
                          env=env, cwd=REPO, timeout=600)
     assert out.returncode == 0, out.stderr
     for name in ("Matmul/1024", "ActorInference/1", "ActorUpdate/256", "CriticUpdate/4096", "ActorUpdateProducts/16",
-                 "ActorUpdateProductsPacked/16"):
+                 "ActorUpdateProductsPacked/16", "ActorUpdateAutograd/16", "ActorUpdateGroupedManual/256"):
         assert f"| {name} |" in out.stdout, out.stdout
 
 
