@@ -96,7 +96,8 @@ torch::Tensor MLPImpl::forward_saving(torch::Tensor x, std::vector<torch::Tensor
 
 torch::Tensor MLPImpl::backward_saved(const std::vector<torch::Tensor>& saved, size_t offset,
                                       const torch::Tensor& grad_out) {
-  // saved[offset + 2i]: layer i's input; saved[offset + 2i − 1]: its pre-activation (i ≥ 1).
+  // saved[offset + 2i]: layer i's input h_i; saved[offset + 2i − 1]: z_{i−1}, the output of layer
+  // i − 1 before the activation that gave h_i (i ≥ 1; undefined unless activation_reads_input).
   const size_t n = layers_->size();
   check_arg(saved.size() >= offset + 2 * n - 1, "MLP backward: ", saved.size() - offset, " saved entries, expected ",
             2 * n - 1);
