@@ -7,8 +7,8 @@ ratio is noise.
 
 Each round runs build/rldt_bench_perf for the op's benchmarks (actor: ActorUpdate 256x8 and 16x8,
 with update_groups 1 and 2 (ActorUpdateGrouped), backward "auto"; actor-backward: the same and
-each with the other backward (ActorUpdateAutograd, ActorUpdateGroupedManual); critic: CriticUpdate 4096 and 256 samples, also
-with update_groups 2 (CriticUpdateGrouped);
+each with the other backward (ActorUpdateAutograd, ActorUpdateGroupedManual); critic:
+CriticUpdate 4096 and 256 samples, also with update_groups 2 (CriticUpdateGrouped);
 inference: ActorInference, LibTorch and InferencePolicy, 1 and 100 states; inference-split:
 InferencePolicy packed on 1 thread and on 2 threads split by rows and by columns, 1, 8, 16 and 100
 states) and then
