@@ -11,7 +11,7 @@
 //   L_ref   = kl_coef·mean_n ||f_θ(x̃, t̃|s) − f_ref(x̃, t̃|s)||²,  x̃ = (1−t̃)z + t̃·a_n
 // (||·||² sums over the chunk; f is the raw network output; the reference net is
 // frozen). One network pass per particle gives both ŷ (for φ) and the
-// L_align/L_cons terms: by default the chain's own pass at step k (see `backward`).
+// L_align/L_cons terms: in one group, by default, the chain's own pass at step k (see `backward`).
 #pragma once
 
 #include <ATen/core/Generator.h>
@@ -94,7 +94,8 @@ struct ActorBatch {
   torch::Tensor grads;    // (N, H, d) ∇Q at a_n (fields normal/hybrid), undefined otherwise
   torch::Tensor ref_k;    // (N,) int64 step t̃·K for the reference term
   torch::Tensor ref_x;    // (N, H, d) x̃ = (1−t̃)z + t̃·a_n
-  // backward "manual" only (empty otherwise): the kept passes, for step's hand-written backward.
+  // Only when prepare kept the passes (backward "manual", or "auto" in one group; empty otherwise):
+  // what step's hand-written backward reads.
   torch::Tensor out_k;               // (N, H, d) the actor's raw output at (x_k, t_k), from the chain
   torch::Tensor ref_out;             // (N, H, d) the actor's raw output at (x̃, t̃) (kl_coef > 0)
   torch::Tensor ref_target;          // (N, H, d) the frozen reference's there (kl_coef > 0)
